@@ -27,6 +27,54 @@ def _bench_operators(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_identify(args: argparse.Namespace) -> int:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from .bench.identify import run
+
+    print(run(args))
+    return 0
+
+
+def _screenshots(args: argparse.Namespace) -> int:
+    from .bench.screenshots import take_screenshots
+
+    for p in take_screenshots(args.out, args.method):
+        print(p)
+    return 0
+
+
+def _train_identify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .resources import __file__ as resources_init
+    from .training.identify import IdentifyConfig, train_identify
+
+    cfg = IdentifyConfig(
+        family=args.family,
+        steps=args.steps,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        crop=args.crop,
+        bank_size=args.bank_size,
+        width=args.width,
+        blocks=tuple(args.blocks),
+        lr=args.lr,
+        val_every=args.val_every,
+        spectral=not args.no_spectral,
+        p_noiseless=args.p_noiseless,
+        noise_scale=args.noise_scale,
+        narrow_fraction=args.narrow_fraction,
+        threads=args.threads,
+    )
+    run_dir = Path(args.run_dir or f"runs/identify_{args.family}")
+    weights_dir = Path(args.weights_dir) if args.weights_dir else Path(resources_init).parent
+    train_identify(cfg, run_dir, weights_dir)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``napari-deepblur`` argument parser."""
     from . import __version__
@@ -49,6 +97,52 @@ def build_parser() -> argparse.ArgumentParser:
     bo.add_argument("--device", default="cpu")
     bo.add_argument("--out", help="write the rows as JSON here (and a .md table beside it)")
     bo.set_defaults(func=_bench_operators)
+    bi = bsub.add_parser("identify", help="PSF SNR of the identification network (paper protocol)")
+    bi.add_argument("--family", default="zernike", choices=["zernike", "gaussian", "spatially-varying"])
+    bi.add_argument("--noise", default="none", choices=["none", "medium", "high", "all"])
+    bi.add_argument("--images", help="folder of test images (default: bsd68 when present, else held-out skimage)")
+    bi.add_argument("--n-images", type=int, default=None)
+    bi.add_argument("--n-psfs", type=int, default=100)
+    bi.add_argument(
+        "--setting",
+        choices=["paper", "wide"],
+        default="paper",
+        help="Zernike coefficients U[-0.075, 0.075] (paper) or U[-0.15, 0.15] (wide)",
+    )
+    bi.add_argument("--fc", type=float, default=0.2)
+    bi.add_argument("--seed", type=int, default=0)
+    bi.add_argument("--device", default="cpu")
+    bi.add_argument("--out", help="results JSON (a .md table is written beside it)")
+    bi.add_argument("--weights", help="a weights file to score instead of the shipped one")
+    bi.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    bi.add_argument("--tta", action="store_true", help="test-time augmentation (8 rotations/flips)")
+    bi.set_defaults(func=_bench_identify)
+    sc = sub.add_parser("screenshots", help="run the widgets on the sample data and save GUI screenshots")
+    sc.add_argument("--out", default="resources")
+    sc.add_argument("--method", default="wiener")
+    sc.set_defaults(func=_screenshots)
+
+    t = sub.add_parser("train", help="train the networks (weights + model card go to the package resources)")
+    tsub = t.add_subparsers(dest="train", required=True)
+    ti = tsub.add_parser("identify", help="train the identification network of a family (resumable)")
+    ti.add_argument("--family", default="zernike", choices=["zernike", "gaussian", "spatially-varying"])
+    ti.add_argument("--steps", type=int, default=6000)
+    ti.add_argument("--seed", type=int, default=0)
+    ti.add_argument("--batch-size", type=int, default=32)
+    ti.add_argument("--crop", type=int, default=128)
+    ti.add_argument("--bank-size", type=int, default=6000)
+    ti.add_argument("--width", type=int, default=16)
+    ti.add_argument("--blocks", type=int, nargs="+", default=[2, 2, 2, 2])
+    ti.add_argument("--lr", type=float, default=1e-3)
+    ti.add_argument("--val-every", type=int, default=500)
+    ti.add_argument("--p-noiseless", type=float, default=0.25, help="share of noiseless training images")
+    ti.add_argument("--noise-scale", type=float, default=1.0, help="scales the noise range α ≤ 0.15, β ≤ 0.3")
+    ti.add_argument("--narrow-fraction", type=float, default=0.5, help="share of γ drawn in the paper's range")
+    ti.add_argument("--no-spectral", action="store_true", help="image branch only (no log-spectrum branch)")
+    ti.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ti.add_argument("--run-dir", help="checkpoints (default runs/identify_<family>); an existing one is resumed")
+    ti.add_argument("--weights-dir", help="where the weights and model card go (default: the package resources)")
+    ti.set_defaults(func=_train_identify)
     return p
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["fluorescence_scene"]
+__all__ = ["dead_leaves", "fluorescence_scene"]
 
 
 def _splat(img: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
@@ -99,4 +99,58 @@ def fluorescence_scene(
 
     img -= img.min()
     img /= img.max() + 1e-12
+    return img.astype(np.float32)
+
+
+def dead_leaves(
+    shape: tuple[int, int] = (256, 256),
+    seed: int | np.random.Generator | None = None,
+    *,
+    r_min: float = 1.0,
+    r_max: float | None = None,
+    n_disks: int | None = None,
+) -> np.ndarray:
+    """A dead-leaves image: occluding disks with power-law radii (density ``r^-3``), the classic model of
+    natural-image statistics (scale invariance, sharp edges).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(H, W)``.
+    seed : int or numpy.random.Generator, optional
+        Randomness.
+    r_min, r_max : float
+        Radius range in pixels (``r_max`` defaults to a third of the smaller side).
+    n_disks : int, optional
+        Number of disks drawn (default: enough to cover the image).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` image in ``[0, 1]``.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    H, W = shape
+    r_max = min(H, W) / 3 if r_max is None else r_max
+    n_disks = int(6 * H * W / (np.pi * r_min * r_max)) if n_disks is None else n_disks
+    # inverse-CDF sampling of p(r) ~ r^-3 on [r_min, r_max]
+    u = rng.random(n_disks)
+    radii = 1 / np.sqrt(1 / r_min**2 - u * (1 / r_min**2 - 1 / r_max**2))
+    cy = rng.uniform(-r_max / 2, H + r_max / 2, n_disks)
+    cx = rng.uniform(-r_max / 2, W + r_max / 2, n_disks)
+    vals = rng.random(n_disks)
+    img = np.full(shape, np.nan, dtype=np.float64)
+    # paint front to back: a pixel keeps the first disk that covers it
+    for r, y, x, v in zip(radii, cy, cx, vals, strict=True):
+        y0, y1 = max(int(y - r), 0), min(int(y + r) + 2, H)
+        x0, x1 = max(int(x - r), 0), min(int(x + r) + 2, W)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        sub = img[y0:y1, x0:x1]
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        m = ((yy - y) ** 2 + (xx - x) ** 2 <= r * r) & np.isnan(sub)
+        sub[m] = v
+        if not np.isnan(img).any():
+            break
+    img[np.isnan(img)] = rng.random()
     return img.astype(np.float32)

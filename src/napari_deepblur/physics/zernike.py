@@ -95,6 +95,11 @@ def _pupil_basis(
     noll: tuple[int, ...], fc: float, pupil_size: int, device: str, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Zernike values on the pupil disk: basis ``(K, P)`` on the ``P`` in-disk samples and their flat indices."""
+    with torch.inference_mode(False):  # cached: must stay usable by autograd even if first built for inference
+        return _pupil_basis_uncached(noll, fc, pupil_size, device, dtype)
+
+
+def _pupil_basis_uncached(noll, fc, pupil_size, device, dtype):
     f = torch.fft.fftshift(torch.fft.fftfreq(pupil_size, dtype=torch.float64))
     yy, xx = torch.meshgrid(f, f, indexing="ij")  # rows = y, columns = x
     xs, ys = xx / fc, yy / fc

@@ -1,0 +1,1 @@
+"""Weights, model cards and screenshots (package data; see README.md here)."""

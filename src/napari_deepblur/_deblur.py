@@ -1,0 +1,179 @@
+"""``deblur``: the one entry point the widgets, the CLI and the tests use."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import restoration
+from ._device import resolve_device
+from ._identify import identify_normalized, make_family, resolve_noise
+from ._validate import as_image2d, normalize_intensity
+from .errors import DeblurInputError
+from .physics import Family
+from .physics.operators import ProductConvolutionOperator
+
+__all__ = ["METHODS", "DeblurResult", "deblur"]
+
+#: method name -> description (only methods that work are listed).
+METHODS: dict[str, str] = {
+    "wiener": "Wiener deconvolution with the estimated PSF (scikit-image)",
+    "rl": "Richardson–Lucy with the estimated PSF (scikit-image)",
+    "tv": "total-variation deconvolution with the estimated PSF",
+}
+
+Progress = Callable[[int, int, str], None] | None
+
+
+@dataclass
+class DeblurResult:
+    """Outcome of :func:`deblur`.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        The deblurred image, same shape as the input, ``float32``, in the input's intensity units.
+    gamma : numpy.ndarray or None
+        Estimated parameters (None when a PSF was given).
+    psf : numpy.ndarray
+        The PSF used: ``(h, w)``, or ``(K, h, w)`` PSFs on the field grid for space-varying blur.
+    family : Family or None
+    method : str
+    noise : tuple of float
+        ``(alpha, beta)`` relative to the image scaled to [0, 1].
+    timings : dict
+        Seconds per stage (``identify``, ``deblur``, ``total``).
+    """
+
+    image: np.ndarray
+    gamma: np.ndarray | None
+    psf: np.ndarray
+    family: Family | None
+    method: str
+    noise: tuple[float, float]
+    noise_estimated: bool
+    device: str
+    timings: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+
+    @property
+    def named_gamma(self) -> dict[str, float]:
+        if self.gamma is None or self.family is None:
+            return {}
+        return dict(zip(self.family.param_names, map(float, self.gamma), strict=True))
+
+
+def _check_psf(psf) -> np.ndarray:
+    k = np.asarray(psf, dtype=np.float64)
+    if k.ndim != 2:
+        raise DeblurInputError(f"a user PSF must be a 2D array, got shape {k.shape}")
+    if not np.isfinite(k).all() or (k < 0).any() or k.sum() <= 0:
+        raise DeblurInputError("a user PSF must be finite, non-negative and not all zero")
+    if k.shape[0] % 2 == 0 or k.shape[1] % 2 == 0:
+        k = np.pad(k, ((0, 1 - k.shape[0] % 2), (0, 1 - k.shape[1] % 2)))
+    return k / k.sum()
+
+
+def sv_operator(fam, psfs: torch.Tensor, shape: tuple[int, int], pad: int) -> ProductConvolutionOperator:
+    """Product-convolution for an image of ``shape`` reflect-padded by ``pad``: maps computed on the image and
+    extended by replication (they are constant beyond the outer grid nodes)."""
+    maps = fam.maps(shape, dtype=psfs.dtype)
+    maps = F.pad(maps[None], (pad, pad, pad, pad), mode="replicate")[0]
+    return ProductConvolutionOperator(psfs, maps)
+
+
+def deblur(
+    image,
+    family: str | Family = "zernike",
+    noise: str | tuple[float, float] = "auto",
+    method: str = "wiener",
+    device: str | torch.device = "auto",
+    psf=None,
+    progress: Progress = None,
+    *,
+    na: float | None = None,
+    wavelength: float | None = None,
+    pixel_size: float | None = None,
+    fc: float | None = None,
+    **method_options,
+) -> DeblurResult:
+    """Blind (or PSF-given) deblurring of one 2D image.
+
+    Parameters
+    ----------
+    image : array_like
+        2D image of any real dtype and size >= 64 x 64 (numpy or dask). Never modified.
+    family : str or Family
+        Operator family for the blind estimate: ``"zernike"``, ``"gaussian"``, ``"spatially-varying"``.
+    noise : "auto", level name or (alpha, beta)
+        Poisson–Gaussian noise of the image scaled to [0, 1]; estimated from the image when ``"auto"``.
+    method : str
+        One of :data:`METHODS`.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"`` (identification network).
+    psf : array_like, optional
+        A 2D PSF to use instead of the blind estimate (e.g. measured from beads); ``family`` is then ignored.
+    progress : callable, optional
+        ``progress(done, total, stage)`` called during long work.
+    na, wavelength, pixel_size, fc : float, optional
+        Optical numbers of the microscope (see :func:`napari_deepblur.identify`).
+    **method_options
+        Passed to the restoration method (``balance`` for Wiener, ``n_iter`` for RL, ``mu`` and ``n_iter`` for TV).
+
+    Returns
+    -------
+    DeblurResult
+    """
+    t0 = time.perf_counter()
+    if method not in METHODS:
+        raise DeblurInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    in_shape = np.shape(image)
+    arr = as_image2d(image)
+    x, offset, scale = normalize_intensity(arr)
+    alpha, beta, estimated = resolve_noise(x, noise)
+    dev = resolve_device(device)
+    fam, gamma, details = None, None, {}
+    if psf is not None:
+        kernel = _check_psf(psf)
+    else:
+        fam = make_family(family, na=na, wavelength=wavelength, pixel_size=pixel_size, fc=fc)
+        if progress is not None:
+            progress(0, 1, "identify")
+        g, details = identify_normalized(x, fam, dev)
+        gamma = g[0].numpy()
+        with torch.no_grad():
+            kernel = fam.psf(g.double())[0].numpy()
+    t_id = time.perf_counter() - t0
+
+    def prog(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done, total, method)
+
+    operator = None
+    if kernel.ndim == 3:
+        operator = sv_operator(fam, torch.from_numpy(kernel)[None], x.shape, int(max(kernel.shape[-2:])))
+    if method == "wiener":
+        out = restoration.wiener(x, kernel, alpha, beta, operator=operator, **method_options)
+    elif method == "rl":
+        out = restoration.richardson_lucy(x, kernel, alpha, beta, operator=operator, progress=prog, **method_options)
+    else:
+        out = restoration.tv_deconvolution(x, kernel, alpha, beta, operator=operator, progress=prog, **method_options)
+    result = (offset + scale * out).astype(np.float32).reshape(in_shape)
+    t_total = time.perf_counter() - t0
+    return DeblurResult(
+        image=result,
+        gamma=gamma,
+        psf=kernel.astype(np.float32),
+        family=fam,
+        method=method,
+        noise=(alpha, beta),
+        noise_estimated=estimated,
+        device=str(dev),
+        timings={"identify": t_id, "deblur": t_total - t_id, "total": t_total},
+        details=details,
+    )

@@ -1,0 +1,116 @@
+"""Identification of the space-varying family from local Zernike estimates.
+
+The image (resampled to the network's cutoff) is cut into an ``ny x nx`` grid of patches of about the training crop
+size; the Zernike identification network estimates the local aberrations ``z_hat_k`` of each patch (the blur is
+nearly invariant over a patch). The 13 field-model parameters are then fitted to these local estimates:
+
+1. linear least squares ``z(u_k, v_k; gamma) = s_k z_hat_k`` — the model is linear in ``gamma`` — alternating with
+   the choice of the signs ``s_k = ±1`` (a local estimate is only defined up to the global sign of its aberrations);
+2. refinement in PSF space, ``sum_k ||h(z(u_k, v_k; gamma)) - h(z_hat_k)||^2 / ||h(z_hat_k)||^2``, by Adam from the
+   best starts, which is insensitive to that sign ambiguity.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .networks.weights import load_identification
+from .physics import diffraction_psf
+from .physics.spacevarying import SpaceVaryingFamily
+
+__all__ = ["identify_space_varying", "local_zernike_estimates"]
+
+PATCH = 128
+BORDER = 16
+
+
+def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None):
+    """Local Zernike coefficients ``(P, 8)`` on a grid of patches and their field positions ``(P, 2)``."""
+    net, train_opts, _ = load_identification("zernike", device, weights)
+    zoom = fam.fc / train_opts["fc"]
+    t = torch.from_numpy(x).float()[None, None]
+    if abs(zoom - 1) > 1e-3:
+        t = F.interpolate(t, scale_factor=zoom, mode="bicubic", antialias=zoom < 1, align_corners=False)
+    H, W = t.shape[-2:]
+    b = BORDER if min(H, W) - 2 * BORDER >= 2 * 64 else 0
+    inner = t[..., b : H - b, b : W - b]
+    h_in, w_in = inner.shape[-2:]
+    ny = int(min(6, max(3, round(h_in / PATCH))))
+    nx = int(min(6, max(3, round(w_in / PATCH))))
+    ph, pw = (h_in // ny) // 2 * 2, (w_in // nx) // 2 * 2
+    if min(ph, pw) < 32:
+        from .errors import DeblurInputError
+
+        raise DeblurInputError(
+            f"the image is too small for space-varying identification ({H}x{W} px after resampling; "
+            "needs about 128x128 or more)"
+        )
+    patches, uv = [], []
+    for i in range(ny):
+        for j in range(nx):
+            top, left = i * (h_in // ny), j * (w_in // nx)
+            patches.append(inner[0, :, top : top + ph, left : left + pw])
+            cy, cx = b + top + ph / 2, b + left + pw / 2
+            uv.append([2 * cx / W - 1, 2 * cy / H - 1])
+    batch = torch.stack(patches).to(device)
+    with torch.no_grad():
+        z = torch.cat([net(batch[k : k + 32]) for k in range(0, len(batch), 32)]).float().cpu()
+    return z, torch.tensor(uv, dtype=torch.float32), (ny, nx)
+
+
+def _design(fam: SpaceVaryingFamily, uv: torch.Tensor) -> torch.Tensor:
+    """``(P * 8, 13)`` matrix of the linear map ``gamma -> z(u_k, v_k)``."""
+    eye = torch.eye(fam.dim, dtype=torch.float64)
+    cols = fam.zernike_at(eye, uv.double())  # (13, P, 8)
+    return cols.reshape(fam.dim, -1).T
+
+
+def identify_space_varying(x, fam: SpaceVaryingFamily, device, weights=None, n_iter: int = 60):
+    """``gamma`` ``(1, 13)`` of the space-varying model for the image ``x`` (scaled to [0, 1]) and details."""
+    z_hat, uv, grid = local_zernike_estimates(x, fam, device, weights)
+    M = _design(fam, uv)
+    zf = z_hat.double()
+    starts = []
+    for init_signs in (torch.ones(len(zf), dtype=torch.float64),):
+        s = init_signs.clone()
+        for _ in range(4):
+            g = torch.linalg.lstsq(M, (s[:, None] * zf).reshape(-1, 1)).solution[:, 0]
+            pred = (M @ g).reshape(len(zf), -1)
+            s_new = torch.where((pred * zf).sum(1) >= 0, 1.0, -1.0).double()
+            if torch.equal(s_new, s):
+                break
+            s = s_new
+        starts.append(g)
+    starts.append(torch.linalg.lstsq(M, zf.reshape(-1, 1)).solution[:, 0])
+    lo, hi = fam.bounds(dtype=torch.float64).unbind(1)
+    pupil = 128
+    with torch.no_grad():
+        target = diffraction_psf(zf, fam.fc, fam.psf_size, pupil, fam.noll)
+    tn = target.square().sum(dim=(-2, -1))
+
+    def loss_fn(g: torch.Tensor) -> torch.Tensor:
+        z = fam.zernike_at(g[None], uv.double())[0]
+        h = diffraction_psf(z, fam.fc, fam.psf_size, pupil, fam.noll)
+        return ((h - target).square().sum(dim=(-2, -1)) / tn).mean()
+
+    best, best_loss = None, float("inf")
+    for g0 in starts:
+        g = g0.clamp(lo, hi).clone().requires_grad_(True)
+        opt = torch.optim.Adam([g], lr=0.005)
+        for _ in range(n_iter):
+            opt.zero_grad()
+            loss = loss_fn(g)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            final = float(loss_fn(g))
+        if final < best_loss:
+            best, best_loss = g.detach().clone(), final
+    details = {
+        "local_grid": grid,
+        "local_estimates": z_hat.numpy(),
+        "local_positions": uv.numpy(),
+        "fit_loss": best_loss,
+    }
+    return best.float()[None], details

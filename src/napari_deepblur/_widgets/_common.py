@@ -1,0 +1,98 @@
+"""Helpers shared by the dock widgets (napari-side only; no algorithm lives here)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..display import psf_montage
+
+__all__ = ["Cancelled", "layer_optics", "notify_error", "result_layers", "set_or_add_image"]
+
+
+class Cancelled(Exception):
+    """Raised inside a worker when the user pressed Cancel."""
+
+
+def notify_error(message: str) -> None:
+    """Show a napari error notification (never a traceback dialog)."""
+    from napari.utils.notifications import show_error
+
+    show_error(message)
+
+
+def layer_optics(layer) -> float | None:
+    """Pixel size in µm from the layer's scale when its units say it is physical, else None."""
+    units = getattr(layer, "units", None)
+    if not units:
+        return None
+    try:
+        unit = str(units[-1])
+    except (TypeError, IndexError):
+        return None
+    factor = {"micrometer": 1.0, "µm": 1.0, "um": 1.0, "micron": 1.0, "nanometer": 1e-3, "nm": 1e-3,
+              "millimeter": 1e3, "mm": 1e3}.get(unit)  # fmt: skip
+    if factor is None:
+        return None
+    return float(layer.scale[-1]) * factor
+
+
+def set_or_add_image(viewer, name: str, data: np.ndarray, **kwargs):
+    """Replace the data of the layer called ``name`` if there is one (re-runs do not pile up), else add it."""
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        layer.data = data
+        for key in ("scale", "translate", "metadata", "contrast_limits"):
+            if key in kwargs:
+                setattr(layer, key, kwargs[key])
+        return layer
+    return viewer.add_image(data, name=name, **kwargs)
+
+
+def _result_metadata(res) -> dict:
+    meta = {
+        "method": res.method,
+        "noise": {"alpha": res.noise[0], "beta": res.noise[1], "estimated": res.noise_estimated},
+        "device": res.device,
+        "timings_s": res.timings,
+    }
+    if res.family is not None:
+        meta["family"] = res.family.name
+        meta["optics"] = res.family.optics
+        meta["gamma"] = res.named_gamma
+        meta["units"] = {p.name: p.unit for p in res.family.parameters}
+    return {"napari_deepblur": meta}
+
+
+def result_layers(viewer, layer, image: np.ndarray, res, single_plane: bool = False) -> None:
+    """Add or update ``<name> deblurred`` and ``<name> PSF`` (and PSF positions for space-varying blur)."""
+    scale = np.asarray(layer.scale)
+    translate = np.asarray(layer.translate)
+    if single_plane:
+        scale, translate = scale[-2:], translate[-2:]
+    meta = _result_metadata(res)
+    lo, hi = (float(v) for v in np.percentile(image, [0.5, 99.5]))
+    limits = (lo, hi if hi > lo else lo + 1)
+    set_or_add_image(
+        viewer, f"{layer.name} deblurred", image, scale=scale, translate=translate, metadata=meta,
+        colormap=layer.colormap.name, contrast_limits=limits,
+    )  # fmt: skip
+
+    # PSF beside the image, at the same physical pixel size
+    psf = res.psf
+    grid = getattr(res.family, "grid", None) if res.family is not None else None
+    shown = psf_montage(psf, grid) if psf.ndim == 3 else psf
+    sy, sx = (float(s) for s in np.asarray(layer.scale)[-2:])
+    ty, tx = (float(t) for t in np.asarray(layer.translate)[-2:])
+    H, W = layer.data.shape[-2:]
+    psf_translate = (ty, tx + (W + 8) * sx)
+    set_or_add_image(viewer, f"{layer.name} PSF", shown, scale=(sy, sx), translate=psf_translate, metadata=meta,
+                     colormap="magma", contrast_limits=(0.0, float(shown.max()) or 1.0))  # fmt: skip
+
+    if psf.ndim == 3 and res.family is not None:
+        pos = res.family.node_positions((H, W)).numpy() * np.array([sy, sx]) + np.array([ty, tx])
+        name = f"{layer.name} PSF positions"
+        if name in viewer.layers:
+            viewer.layers[name].data = pos
+        else:
+            viewer.add_points(pos, name=name, size=max(H, W) * sy / 40, face_color="transparent",
+                              border_color="cyan", symbol="cross")  # fmt: skip

@@ -1,0 +1,231 @@
+"""Blind-deblur dock widget: a thin layer over :func:`napari_deepblur.deblur`.
+
+Work runs in a napari worker thread (``create_worker``) that yields after each stage / slice, feeds napari's activity
+dock, and stops at the next yield or progress callback when the user presses Cancel.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, create_widget
+
+from .._deblur import METHODS
+from ..physics.noise import NOISE_LEVELS
+from ._common import Cancelled, layer_optics, notify_error, result_layers
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["DeblurWidget"]
+
+FAMILY_CHOICES = [
+    ("diffraction (Zernike)", "zernike"),
+    ("Gaussian", "gaussian"),
+    ("space-varying", "spatially-varying"),
+]
+NOISE_CHOICES = ["auto", "none", "medium", "high", "custom"]
+
+
+class DeblurWidget(Container):
+    """Pick an image, an operator family and a noise level, press Run: estimated PSF + deblurred layer."""
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._worker = None
+        self._cancel = threading.Event()
+        import napari
+
+        self.image = create_widget(annotation=napari.layers.Image, label="image")
+        self.family = ComboBox(label="blur model", choices=FAMILY_CHOICES, value="zernike")
+        self.na = FloatSpinBox(label="NA", value=1.4, min=0.05, max=1.7, step=0.05)
+        self.wavelength = FloatSpinBox(label="emission λ (µm)", value=0.52, min=0.2, max=2.0, step=0.01)
+        self.pixel_size = FloatSpinBox(label="pixel size (µm)", value=0.065, min=0.001, max=10.0, step=0.005)
+        self.fc_label = Label(label="cutoff")
+        self.noise = ComboBox(label="noise", choices=NOISE_CHOICES, value="auto")
+        self.alpha = FloatSpinBox(label="  Poisson α", value=0.0, min=0.0, max=1.0, step=0.005, enabled=False)
+        self.beta = FloatSpinBox(label="  Gaussian β", value=0.0, min=0.0, max=1.0, step=0.005, enabled=False)
+        self.method = ComboBox(label="method", choices=[(d.split(" with")[0], k) for k, d in METHODS.items()])
+        self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"], value="auto")
+        self.device_label = Label(label="runs on")
+        self.slices = ComboBox(label="stack", choices=["current slice", "all slices"], value="current slice")
+        self.run_button = PushButton(text="Run")
+        self.status = Label(label="")
+        self.table = Label(label="estimate")
+        self.extend([
+            self.image, self.family, self.na, self.wavelength, self.pixel_size, self.fc_label, self.noise,
+            self.alpha, self.beta, self.method, self.device, self.device_label, self.slices, self.run_button,
+            self.status, self.table,
+        ])  # fmt: skip
+        self.noise.changed.connect(self._on_noise)
+        self.image.changed.connect(self._on_image)
+        for w in (self.na, self.wavelength, self.pixel_size, self.family):
+            w.changed.connect(self._update_cutoff)
+        self.device.changed.connect(self._update_device)
+        self.run_button.changed.connect(self._on_run)
+        self._on_image()
+        self._update_cutoff()
+        self._update_device()
+
+    # ----------------------------------------------------------------------------------------------------- state
+    def _on_noise(self) -> None:
+        custom = self.noise.value == "custom"
+        self.alpha.enabled = self.beta.enabled = custom
+        if self.noise.value in NOISE_LEVELS:
+            self.alpha.value, self.beta.value = NOISE_LEVELS[self.noise.value]
+
+    def _on_image(self) -> None:
+        layer = self.image.value
+        if layer is None:
+            return
+        px = layer_optics(layer)
+        if px is not None:
+            self.pixel_size.value = px
+        self.slices.enabled = layer.data.ndim > 2 and not layer.rgb
+
+    def _update_cutoff(self) -> None:
+        fc = self.na.value * self.pixel_size.value / self.wavelength.value
+        gaussian = self.family.value == "gaussian"
+        for w in (self.na, self.wavelength, self.pixel_size):
+            w.enabled = not gaussian
+        if gaussian:
+            self.fc_label.value = "not used by the Gaussian model"
+        elif fc > 0.25:
+            self.fc_label.value = f"fc = {fc:.3f} cycles/px — undersampled (> 0.25): check the numbers"
+        else:
+            self.fc_label.value = f"fc = {fc:.3f} cycles/px"
+
+    def _update_device(self) -> None:
+        from .._device import resolve_device
+
+        try:
+            self.device_label.value = str(resolve_device(self.device.value))
+        except ValueError as exc:
+            self.device_label.value = f"unavailable ({exc})"
+
+    def _noise_arg(self):
+        if self.noise.value == "auto":
+            return "auto"
+        return (self.alpha.value, self.beta.value)
+
+    # ------------------------------------------------------------------------------------------------------- run
+    def _on_run(self) -> None:
+        if self._worker is not None:
+            self._cancel.set()
+            self.status.value = "cancelling…"
+            return
+        layer = self.image.value
+        if layer is None:
+            self.status.value = "open or select an image first"
+            return
+        if layer.rgb:
+            notify_error("this is an RGB layer: split the channels (right-click › Split RGB) and deblur one channel")
+            return
+        self._start(layer)
+
+    def _planes(self, layer):
+        """(index tuples, 2D arrays) to process, following the stack option."""
+        data = layer.data
+        if data.ndim == 2:
+            return [()], [data]
+        lead = data.shape[:-2]
+        if self.slices.value == "current slice":
+            idx = tuple(int(i) for i in self._viewer.dims.current_step[: len(lead)])
+            return [idx], [np.asarray(data[idx])]
+        indices = list(np.ndindex(*lead))
+        return indices, (data[i] for i in indices)
+
+    def _start(self, layer) -> None:
+        from napari.qt.threading import create_worker
+
+        from .. import deblur
+
+        kwargs = dict(
+            family=self.family.value,
+            noise=self._noise_arg(),
+            method=self.method.value,
+            device=self.device.value,
+        )
+        if self.family.value != "gaussian":
+            kwargs.update(na=self.na.value, wavelength=self.wavelength.value, pixel_size=self.pixel_size.value)
+        indices, planes = self._planes(layer)
+        cancel = self._cancel
+        cancel.clear()
+
+        def progress(done, total, stage):
+            if cancel.is_set():
+                raise Cancelled
+
+        def work():
+            results = []
+            try:
+                for n, (idx, plane) in enumerate(zip(indices, planes, strict=False)):
+                    if cancel.is_set():
+                        raise Cancelled
+                    res = deblur(np.asarray(plane), progress=progress, **kwargs)
+                    results.append((idx, res))
+                    yield n + 1
+            except Cancelled:
+                return None  # nothing is added to the viewer
+            except (ValueError, RuntimeError) as exc:  # DeblurInputError, WeightsError, …: a message, not a traceback
+                return _Failure(str(exc))  # (a returned Exception instance would be re-raised by the worker)
+            return results
+
+        worker = create_worker(work, _progress={"total": len(indices), "desc": f"deblurring {layer.name}"})
+        worker.returned.connect(lambda results: self._finish(layer, indices, results))
+        worker.errored.connect(self._failed)
+        worker.finished.connect(self._done)
+        self._worker = worker
+        self.run_button.text = "Cancel"
+        self.status.value = f"running on {len(indices)} plane(s)…"
+        worker.start()
+
+    def _failed(self, exc: Exception | str) -> None:
+        self.status.value = f"failed: {exc}"
+        notify_error(str(exc))
+
+    def _done(self) -> None:
+        self._worker = None
+        self._cancel.clear()
+        self.run_button.text = "Run"
+
+    def _finish(self, layer, indices, results) -> None:
+        if results is None:
+            self.status.value = "cancelled — nothing was changed"
+            return
+        if isinstance(results, _Failure):
+            self._failed(results.message)
+            return
+        if not results:
+            return
+        first = results[0][1]
+        if layer.data.ndim == 2:
+            image = first.image
+        elif len(results) == 1:
+            image = first.image
+        else:
+            image = np.zeros(layer.data.shape, dtype=np.float32)
+            for idx, res in results:
+                image[idx] = res.image
+        result_layers(self._viewer, layer, image, first, single_plane=len(results) == 1 and layer.data.ndim > 2)
+        self.table.value = "\n".join(_describe(first)) or "PSF given by the user"
+        t = sum(r.timings["total"] for _, r in results)
+        a, b = first.noise
+        note = "estimated" if first.noise_estimated else "given"
+        self.status.value = f"done in {t:.2f} s on {first.device}; noise ({note}) α={a:.3f}, β={b:.3f}"
+
+
+class _Failure:
+    """A user-facing error message carried out of the worker."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def _describe(res) -> list[str]:
+    if res.gamma is None or res.family is None:
+        return []
+    return [p.format(float(v)) for p, v in zip(res.family.parameters, res.gamma, strict=True)]

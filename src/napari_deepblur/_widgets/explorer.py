@@ -1,0 +1,183 @@
+"""PSF explorer dock widget: one slider per blur parameter, a live PSF layer, load/apply/export."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSlider,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    create_widget,
+)
+
+from ..display import psf_montage
+from ..physics import get_family
+from ._common import notify_error, set_or_add_image
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["PSFExplorer", "current_gamma"]
+
+FAMILY_CHOICES = [
+    ("diffraction (Zernike)", "zernike"),
+    ("Gaussian", "gaussian"),
+    ("space-varying", "spatially-varying"),
+]
+LAYER_NAME = "PSF explorer"
+
+
+def current_gamma(viewer) -> tuple[str, dict, np.ndarray] | None:
+    """``(family, optics, gamma)`` of the explorer's PSF layer in this viewer (its metadata), if any."""
+    if LAYER_NAME not in viewer.layers:
+        return None
+    meta = viewer.layers[LAYER_NAME].metadata.get("napari_deepblur", {})
+    if "gamma" not in meta:
+        return None
+    return meta["family"], meta.get("optics", {}), np.array(list(meta["gamma"].values()), dtype=np.float32)
+
+
+class PSFExplorer(Container):
+    """Explore a family's PSFs: sliders for each parameter, linear/log display, live update."""
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = viewer
+        import napari
+
+        self.family = ComboBox(label="blur model", choices=FAMILY_CHOICES, value="zernike")
+        self.na = FloatSpinBox(label="NA", value=1.4, min=0.05, max=1.7, step=0.05)
+        self.wavelength = FloatSpinBox(label="emission λ (µm)", value=0.52, min=0.2, max=2.0, step=0.01)
+        self.pixel_size = FloatSpinBox(label="pixel size (µm)", value=0.065, min=0.001, max=10.0, step=0.005)
+        self.psf_size = ComboBox(label="PSF size (px)", choices=[31, 47, 63], value=63)
+        self.display = ComboBox(label="display", choices=["linear", "log"], value="linear")
+        self.sliders = Container(labels=True)
+        self.info = Label(label="")
+        self.source = create_widget(annotation=napari.layers.Image, label="result layer")
+        self.load_button = PushButton(text="Load γ from result layer")
+        self.target = create_widget(annotation=napari.layers.Image, label="image")
+        self.apply_button = PushButton(text="Apply PSF to image (blur)")
+        self.export_path = FileEdit(label="TIFF file", mode="w", filter="*.tif")
+        self.export_button = PushButton(text="Export PSF")
+        self.extend([
+            self.family, self.na, self.wavelength, self.pixel_size, self.psf_size, self.display, self.sliders,
+            self.info, self.source, self.load_button, self.target, self.apply_button, self.export_path,
+            self.export_button,
+        ])  # fmt: skip
+        self.family.changed.connect(self._rebuild)
+        for w in (self.na, self.wavelength, self.pixel_size, self.psf_size, self.display):
+            w.changed.connect(self._update)
+        self.load_button.changed.connect(self._load)
+        self.apply_button.changed.connect(self._apply)
+        self.export_button.changed.connect(self._export)
+        self._rebuild()
+
+    # ------------------------------------------------------------------------------------------------ model
+    def fam(self):
+        """The family with the current optical numbers (raises ValueError on impossible optics)."""
+        opts = {"psf_size": int(self.psf_size.value)}
+        if self.family.value != "gaussian":
+            opts.update(na=self.na.value, wavelength=self.wavelength.value, pixel_size=self.pixel_size.value)
+        return get_family(self.family.value, **opts)
+
+    @property
+    def gamma(self) -> np.ndarray:
+        """Current parameter vector."""
+        return np.array([s.value for s in self.sliders], dtype=np.float32)
+
+    def _rebuild(self) -> None:
+        try:
+            fam = self.fam()
+        except ValueError:
+            fam = get_family(self.family.value)
+        self.sliders.clear()
+        default = fam.default_gamma()[0].tolist()
+        for p, v in zip(fam.parameters, default, strict=True):
+            step = (p.high - p.low) / 200
+            s = FloatSlider(label=f"{p.label} ({p.unit})", min=p.low, max=p.high, step=step, value=v)
+            s.changed.connect(self._update)
+            self.sliders.append(s)
+        for w in (self.na, self.wavelength, self.pixel_size):
+            w.enabled = self.family.value != "gaussian"
+        self._update()
+
+    def psf_image(self) -> np.ndarray:
+        """The PSF (or montage of the PSF grid) for the current sliders."""
+        fam = self.fam()
+        psf = fam.psf(torch.from_numpy(self.gamma)[None])[0].numpy()
+        return psf_montage(psf, fam.grid) if psf.ndim == 3 else psf
+
+    def _update(self) -> None:
+        try:
+            fam = self.fam()
+            img = self.psf_image()
+        except ValueError as exc:
+            self.info.value = str(exc)
+            return
+        shown = np.log10(np.maximum(img, img.max() * 1e-4)) if self.display.value == "log" else img
+        layer = set_or_add_image(
+            self._viewer, LAYER_NAME, shown.astype(np.float32), colormap="magma",
+            metadata={"napari_deepblur": {"family": fam.name, "optics": fam.optics,
+                                          "gamma": dict(zip(fam.param_names, map(float, self.gamma), strict=True))}},
+        )  # fmt: skip
+        layer.contrast_limits = (float(shown.min()), float(shown.max()) if shown.max() > shown.min() else 1.0)
+        fc = getattr(fam, "fc", None)
+        self.info.value = f"fc = {fc:.3f} cycles/px" if fc else f"{fam.psf_size}² px"
+
+    # ----------------------------------------------------------------------------------------------- actions
+    def _load(self) -> None:
+        layer = self.source.value
+        meta = (layer.metadata or {}).get("napari_deepblur", {}) if layer is not None else {}
+        gamma, fam_name = meta.get("gamma"), meta.get("family")
+        if not gamma or not fam_name:
+            notify_error("this layer carries no estimated γ (pick a '… deblurred' or '… PSF' result layer)")
+            return
+        self.family.value = fam_name
+        optics = meta.get("optics", {})
+        if {"na", "wavelength", "pixel_size"} <= set(optics):
+            self.na.value, self.wavelength.value = optics["na"], optics["wavelength"]
+            self.pixel_size.value = optics["pixel_size"]
+        for s, name in zip(self.sliders, self.fam().param_names, strict=True):
+            s.value = float(np.clip(gamma.get(name, 0.0), s.min, s.max))
+
+    def _apply(self) -> None:
+        layer = self.target.value
+        if layer is None or layer.data.ndim != 2 or layer.rgb:
+            notify_error("pick a 2D grey image to blur")
+            return
+        from .._deblur import sv_operator
+        from ..physics import crop, pad_reflect
+
+        fam = self.fam()
+        x = torch.from_numpy(np.asarray(layer.data, dtype=np.float64))[None, None]
+        psf = fam.psf(torch.from_numpy(self.gamma).double()[None])
+        pad = fam.psf_size // 2 + 1
+        H, W = x.shape[-2:]
+        if fam.is_convolution:
+            op = fam.operator_from_psf(psf, (H + 2 * pad, W + 2 * pad))
+        else:
+            op = sv_operator(fam, psf, (H, W), pad)
+        y = crop(op.A(pad_reflect(x, pad)), pad)[0, 0].numpy().astype(np.float32)
+        self._viewer.add_image(y, name=f"{layer.name} blurred", scale=layer.scale, translate=layer.translate,
+                               metadata={"napari_deepblur": {"family": fam.name, "optics": fam.optics,
+                                         "gamma": dict(zip(fam.param_names, map(float, self.gamma), strict=True)),
+                                         "role": "blurred by the PSF explorer"}})  # fmt: skip
+
+    def _export(self) -> None:
+        import tifffile
+
+        path = str(self.export_path.value)
+        if not path or path == ".":
+            notify_error("choose a TIFF file name first")
+            return
+        fam = self.fam()
+        psf = fam.psf(torch.from_numpy(self.gamma)[None])[0].numpy().astype(np.float32)
+        tifffile.imwrite(path, psf, metadata={"family": fam.name, "gamma": self.gamma.tolist(), **fam.optics})
+        self.info.value = f"saved {psf.shape} PSF to {path}"

@@ -1,0 +1,1 @@
+"""Neural networks (torch only): the identification ResNet and the unrolled deblurring network."""

@@ -1,0 +1,88 @@
+"""Loading of the shipped weights (``torch.load(weights_only=True)`` from the package resources only)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from ..errors import WeightsError
+
+__all__ = ["load_identification", "weights_path"]
+
+
+def weights_path(kind: str, family: str) -> Path:
+    """``<package resources>/<kind>_<family>.pt``."""
+    from .. import resources
+
+    return Path(resources.__file__).parent / f"{kind}_{family}.pt"
+
+
+def _load(path: Path, kind: str, family: str) -> dict:
+    if not path.exists():
+        raise WeightsError(
+            f"no trained {kind} weights for family {family!r} ({path} is missing); reinstall the plugin or rebuild "
+            f"them with `napari-deepblur train {kind} --family {family}`"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated, or not a weights-only file
+        raise WeightsError(
+            f"cannot read {path} ({type(exc).__name__}: {exc}); the file is damaged — reinstall the plugin or rebuild "
+            f"it with `napari-deepblur train {kind} --family {family}`"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("kind") != ("identification" if kind == "identify" else kind):
+        raise WeightsError(f"{path} is not a napari-deepblur {kind} weights file")
+    return payload
+
+
+@lru_cache(maxsize=8)
+def _load_identification_cpu(family: str, path: str):
+    from .identification import IdentificationNet
+
+    p = _load(Path(path), "identify", family)
+    cfg = p["config"]
+    net = IdentificationNet(
+        cfg["dim"],
+        p["bounds"],
+        cfg["width"],
+        tuple(cfg["blocks"]),
+        cfg.get("in_channels", 1),
+        cfg.get("spectral", False),
+    )
+    try:
+        net.load_state_dict(p["state_dict"])
+    except RuntimeError as exc:
+        raise WeightsError(f"{path} does not match the network architecture: {exc}") from exc
+    net.eval()
+    meta = json.loads(p.get("meta", "{}"))
+    return net, dict(p.get("family_options", {})), meta
+
+
+_DEVICE_CACHE: dict = {}
+
+
+def load_identification(family: str, device: torch.device | str = "cpu", path: str | Path | None = None):
+    """The identification network of ``family`` in eval mode on ``device``.
+
+    Returns
+    -------
+    net : IdentificationNet
+    family_options : dict
+        The optics the network was trained for (e.g. ``{"fc": 0.2}``).
+    meta : dict
+        Training metadata (from the model card).
+    """
+    path = str(path or weights_path("identify", family))
+    net, opts, meta = _load_identification_cpu(family, path)
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        return net, opts, meta
+    key = (family, path, str(dev))
+    if key not in _DEVICE_CACHE:
+        import copy
+
+        _DEVICE_CACHE[key] = copy.deepcopy(net).to(dev)
+    return _DEVICE_CACHE[key], opts, meta

@@ -1,0 +1,85 @@
+"""``deblur`` and the classical restoration methods (with a known PSF, and blind with the shipped weights)."""
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio
+
+from napari_deepblur import METHODS, DeblurInputError, deblur
+from napari_deepblur._sample_data import make_sample
+from napari_deepblur.physics import get_family
+from napari_deepblur.restoration import _div, _grad
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return make_sample("zernike", [0.1, 0.05, -0.03, 0.02, 0.0, 0.0, 0.0, 0.02], shape=(128, 128), noise=(0.0, 0.01))
+
+
+def psnr(ref, img, b=8):
+    return peak_signal_noise_ratio(ref[b:-b, b:-b], np.clip(img, 0, 1)[b:-b, b:-b], data_range=1)
+
+
+def test_gradient_and_divergence_are_adjoint():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 1, 17, 23, generator=g, dtype=torch.float64)
+    p = torch.randn(2, 1, 1, 17, 23, generator=g, dtype=torch.float64)
+    assert float((_grad(x) * p).sum()) == pytest.approx(-float((x * _div(p)).sum()))
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_each_method_with_the_true_psf_beats_the_blurry_input(sample, method):
+    kw = {"n_iter": 60} if method == "tv" else {}
+    res = deblur(sample["blurred"], psf=sample["psf"], method=method, noise=(0.0, 0.01), **kw)
+    assert res.image.shape == sample["blurred"].shape and res.image.dtype == np.float32
+    assert np.isfinite(res.image).all()
+    assert psnr(sample["sharp"], res.image) > psnr(sample["sharp"], sample["blurred"]) + 0.5
+
+
+def test_space_varying_methods_run(sample):
+    fam = get_family("spatially-varying")
+    s = make_sample("spatially-varying", [0.05] + [0.0] * 12, shape=(96, 96), noise=(0.0, 0.01))
+    for method in METHODS:
+        kw = {"n_iter": 10} if method in ("tv", "rl") else {}
+        from napari_deepblur._deblur import sv_operator
+
+        op = sv_operator(fam, torch.from_numpy(s["psf"]).double()[None], (96, 96), 31)
+        from napari_deepblur import restoration
+
+        fn = {"wiener": restoration.wiener, "rl": restoration.richardson_lucy, "tv": restoration.tv_deconvolution}
+        out = fn[method](s["blurred"].astype(np.float64), s["psf"], 0.0, 0.01, operator=op, **kw)
+        assert out.shape == (96, 96) and np.isfinite(out).all()
+
+
+def test_input_is_never_modified_and_shape_is_kept(sample):
+    y = sample["blurred"][None].copy()  # (1, H, W): a singleton axis is accepted and kept
+    before = hashlib.sha256(y.tobytes()).hexdigest()
+    res = deblur(y, psf=sample["psf"], method="wiener", noise="none")
+    assert hashlib.sha256(y.tobytes()).hexdigest() == before
+    assert res.image.shape == y.shape
+
+
+def test_bad_psf_and_method(sample):
+    with pytest.raises(DeblurInputError, match="method"):
+        deblur(sample["blurred"], psf=sample["psf"], method="magic")
+    with pytest.raises(DeblurInputError, match="PSF"):
+        deblur(sample["blurred"], psf=-np.ones((5, 5)))
+    with pytest.raises(DeblurInputError, match="PSF"):
+        deblur(sample["blurred"], psf=np.ones((3, 5, 5)))
+
+
+def test_blind_wiener_with_the_shipped_identification(sample):
+    res = deblur(
+        sample["blurred"],
+        family="zernike",
+        method="wiener",
+        noise=(0.0, 0.01),
+        na=1.4,
+        wavelength=0.52,
+        pixel_size=0.065,
+    )
+    assert res.gamma.shape == (8,) and res.psf.shape == (31, 31)
+    assert set(res.timings) == {"identify", "deblur", "total"}
+    assert np.isfinite(res.image).all()

@@ -1,0 +1,136 @@
+"""The ``identify`` API with the shipped weights: accuracy on a known blur, input handling, errors."""
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+import napari_deepblur as ndb
+from napari_deepblur import DeblurInputError, WeightsError, identify
+from napari_deepblur.networks import weights as weights_mod
+from napari_deepblur.physics import add_poisson_gaussian, conv2d_fft, crop, get_family, pad_reflect, psf_snr
+from napari_deepblur.synthetic import fluorescence_scene
+
+SHIPPED = [f for f in ("zernike", "gaussian", "spatially-varying") if weights_mod.weights_path("identify", f).exists()]
+
+
+def test_zernike_weights_are_shipped():
+    assert "zernike" in SHIPPED
+
+
+def blurred(family, gamma, shape=(256, 256), noise=(0.0, 0.0), seed=0, **opts):
+    fam = get_family(family, **opts)
+    x = torch.from_numpy(fluorescence_scene(shape, seed=seed)).double()[None, None]
+    psf = fam.psf(torch.tensor([gamma], dtype=torch.float64))
+    z = crop(conv2d_fft(pad_reflect(x, 16), psf[:, None]), 16)
+    y = add_poisson_gaussian(z, *noise, generator=torch.Generator().manual_seed(seed))
+    return y[0, 0].numpy(), psf
+
+
+@pytest.mark.parametrize("noise", [(0.0, 0.0), (0.025, 0.05)])
+def test_zernike_estimate_beats_the_aberration_free_guess(noise):
+    gain = []
+    for seed, gamma in enumerate(
+        [[0.07, 0.03, -0.04, 0.0, 0.02, 0.0, 0.0, 0.01], [-0.05, 0.0, 0.05, 0.03, 0.0, -0.02, 0.02, 0.0]]
+    ):
+        y, psf = blurred("zernike", gamma, noise=noise, seed=seed, fc=0.2)
+        res = identify(y, "zernike", fc=0.2, device="cpu")
+        est = float(psf_snr(psf.float(), torch.from_numpy(res.psf)[None]))
+        base = float(psf_snr(psf.float(), get_family("zernike", fc=0.2).psf(torch.zeros(1, 8))))
+        gain.append(est - base)
+    assert min(gain) > 3.0, gain  # dB over the gamma = 0 guess
+
+
+@pytest.mark.skipif("gaussian" not in SHIPPED, reason="no Gaussian weights shipped")
+def test_gaussian_estimate_beats_the_central_guess():
+    fam = get_family("gaussian")
+    gains = []
+    for seed, gamma in enumerate([[1.0, 3.0, 0.5], [2.5, 2.0, 2.0], [0.8, 1.2, 1.0]]):
+        y, psf = blurred("gaussian", gamma, seed=seed)
+        res = identify(y, "gaussian")
+        est = float(psf_snr(psf.float(), torch.from_numpy(res.psf)[None]))
+        base = float(psf_snr(psf.float(), fam.psf(fam.bounds().mean(dim=1)[None])))
+        gains.append(est - base)
+    assert np.mean(gains) > 3.0, gains
+
+
+def test_space_varying_identification_returns_a_psf_grid():
+    fam = get_family("spatially-varying", fc=0.2)
+    gamma = [0.05, 0.0, 0.0, 0.06, 0.0, 0.0, 0.05, 0.0, 0.0, 0.04, 0.0, 0.0, 0.0]
+    x = torch.from_numpy(fluorescence_scene((384, 384), seed=3)).double()[None, None]
+    from napari_deepblur._deblur import sv_operator
+
+    psf = fam.psf(torch.tensor([gamma], dtype=torch.float64))
+    y = crop(sv_operator(fam, psf, (384, 384), 16).A(pad_reflect(x, 16)), 16)[0, 0].numpy()
+    res = identify(y, "spatially-varying", fc=0.2)
+    assert res.gamma.shape == (13,) and res.psf.shape == (9, 31, 31)
+    np.testing.assert_allclose(res.psf.sum(axis=(-2, -1)), 1, rtol=1e-4)
+    est = float(psf_snr(psf.float(), torch.from_numpy(res.psf)[None]))
+    base = float(psf_snr(psf.float(), fam.psf(torch.zeros(1, 13))))
+    assert est > base + 2.0, (est, base)
+
+
+def test_result_contents_and_input_untouched():
+    y, _ = blurred("zernike", [0.05, 0, 0, 0, 0, 0, 0, 0], shape=(200, 300), fc=0.2)
+    y16 = (y / y.max() * 60000).astype(np.uint16)
+    before = hashlib.sha256(y16.tobytes()).hexdigest()
+    res = identify(y16, "zernike", na=1.2, wavelength=0.6, pixel_size=0.1)
+    assert hashlib.sha256(y16.tobytes()).hexdigest() == before
+    g, h = res
+    assert g.shape == (8,) and h.shape == (31, 31)
+    assert h.min() >= 0 and abs(h.sum() - 1) < 1e-5
+    assert res.family.fc == pytest.approx(0.2)
+    assert res.noise_estimated and all(v >= 0 for v in res.noise)
+    assert "defocus (Z4)" in res.describe()[0] and "waves" in res.describe()[0]
+    assert set(res.named_gamma) == set(res.family.param_names)
+
+
+def test_other_cutoffs_are_resampled():
+    res = identify(blurred("zernike", [0.0] * 8, fc=0.12)[0], "zernike", fc=0.12)
+    assert res.details["zoom"] == pytest.approx(0.6)
+    assert res.psf.shape == (31, 31)
+
+
+@pytest.mark.parametrize(
+    "image,kwargs,match",
+    [
+        (np.random.rand(128, 128, 3), {}, "RGB"),
+        (np.random.rand(3, 4, 128, 128), {}, "2D"),
+        (np.full((128, 128), 7.0), {}, "constant"),
+        (np.random.rand(40, 200), {}, "at least"),
+        (np.where(np.eye(128) > 0, np.nan, 1.0) + np.random.rand(128, 128), {}, "NaN"),
+        (np.random.rand(128, 128), {"family": "nope"}, "unknown operator family"),
+        (np.random.rand(128, 128), {"na": 0.0, "wavelength": 0.5, "pixel_size": 0.1}, "positive"),
+        (np.random.rand(128, 128), {"na": 1.4, "wavelength": 0.5, "pixel_size": 0.5}, "undersampled"),
+        (np.random.rand(128, 128), {"noise": (-1, 0)}, "noise"),
+        (np.random.rand(128, 128), {"device": "cuda:7" if not torch.cuda.is_available() else "nope"}, "device"),
+        (np.array([["a"] * 100] * 100), {}, "dtype"),
+    ],
+)
+def test_bad_input_is_explained(image, kwargs, match):
+    with pytest.raises(DeblurInputError, match=match):
+        identify(image, **kwargs)
+
+
+def test_integer_bool_and_dask_inputs():
+    da = pytest.importorskip("dask.array")
+    y, _ = blurred("zernike", [0.05, 0, 0, 0, 0, 0, 0, 0], fc=0.2)
+    a = identify(y, fc=0.2).gamma
+    b = identify(da.from_array(y, chunks=64), fc=0.2).gamma
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert identify(y > np.median(y), fc=0.2).gamma.shape == (8,)
+    assert identify(np.asfortranarray(y.astype(np.float16))[::1, ::-1], fc=0.2).psf.shape == (31, 31)
+
+
+def test_missing_and_corrupt_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights_mod, "weights_path", lambda kind, fam: tmp_path / f"{kind}_{fam}.pt")
+    with pytest.raises(WeightsError, match="train identify --family zernike"):
+        identify(np.random.rand(128, 128))
+    (tmp_path / "identify_zernike.pt").write_bytes(b"not a torch file")
+    with pytest.raises(WeightsError, match="damaged"):
+        identify(np.random.rand(128, 128))
+
+
+def test_lazy_top_level_import():
+    assert ndb.identify is identify
