@@ -25,7 +25,8 @@ def test_unrolled_runs_on_both_operator_kinds_and_backpropagates():
         op = fam.operator(fam.sample(2, generator=gen), (32, 32))
         y = torch.rand(2, 1, 32, 32, generator=gen)
         steps = []
-        out = net(y, op, torch.tensor([0.0, 0.1]), torch.tensor([0.01, 0.1]), progress=lambda k, t: steps.append(k))
+        alpha, beta = torch.tensor([0.0, 0.1]), torch.tensor([0.01, 0.1])
+        out = net(y, op, alpha, beta, progress=lambda k, t, s=steps: s.append(k))
         assert out.shape == y.shape and torch.isfinite(out).all() and steps == [1, 2]
         out.mean().backward()
         assert net.log_scale.grad is not None and torch.isfinite(net.log_scale.grad).all()

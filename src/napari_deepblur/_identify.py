@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ._device import resolve_device
+from ._optim import adam_minimize
 from ._validate import as_image2d, normalize_intensity
 from .errors import DeblurInputError
 from .networks.weights import load_identification
@@ -127,15 +128,12 @@ def fit_gamma_to_psf(fam: Family, target: torch.Tensor, starts: torch.Tensor, n_
     target = target.double()
     tn = target.square().sum()
     lo, hi = fam.bounds(dtype=torch.float64).unbind(1)
-    g = starts.double().clone().requires_grad_(True)
-    opt = torch.optim.Adam([g], lr=0.003 * float((hi - lo).mean()) / 0.3)
-    for _ in range(n_iter):
-        opt.zero_grad()
-        loss = ((fam.psf(g) - target).square().sum(dim=(-2, -1)) / tn).sum()
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            g.copy_(torch.maximum(torch.minimum(g, hi), lo))
+    lr = 0.003 * float((hi - lo).mean()) / 0.3
+
+    def loss_fn(g: torch.Tensor) -> torch.Tensor:
+        return ((fam.psf(g) - target).square().sum(dim=(-2, -1)) / tn).sum()
+
+    g = adam_minimize(loss_fn, starts.double(), lr=lr, n_iter=n_iter, lower=lo, upper=hi)
     with torch.no_grad():
         err = (fam.psf(g) - target).square().sum(dim=(-2, -1))
     return g.detach()[int(err.argmin())][None].float()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ._optim import adam_minimize
 from .networks.weights import load_identification
 from .physics import diffraction_psf
 from .physics.spacevarying import SpaceVaryingFamily
@@ -96,17 +97,11 @@ def identify_space_varying(x, fam: SpaceVaryingFamily, device, weights=None, n_i
 
     best, best_loss = None, float("inf")
     for g0 in starts:
-        g = g0.clamp(lo, hi).clone().requires_grad_(True)
-        opt = torch.optim.Adam([g], lr=0.005)
-        for _ in range(n_iter):
-            opt.zero_grad()
-            loss = loss_fn(g)
-            loss.backward()
-            opt.step()
+        g = adam_minimize(loss_fn, g0.clamp(lo, hi), lr=0.005, n_iter=n_iter)
         with torch.no_grad():
             final = float(loss_fn(g))
         if final < best_loss:
-            best, best_loss = g.detach().clone(), final
+            best, best_loss = g, final
     details = {
         "local_grid": grid,
         "local_estimates": z_hat.numpy(),

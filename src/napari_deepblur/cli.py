@@ -67,6 +67,7 @@ def _train_identify(args: argparse.Namespace) -> int:
         p_noiseless=args.p_noiseless,
         noise_scale=args.noise_scale,
         narrow_fraction=args.narrow_fraction,
+        stop_after=args.stop_after,
         threads=args.threads,
     )
     run_dir = Path(args.run_dir or f"runs/identify_{args.family}")
@@ -138,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     ti.add_argument("--p-noiseless", type=float, default=0.25, help="share of noiseless training images")
     ti.add_argument("--noise-scale", type=float, default=1.0, help="scales the noise range α ≤ 0.15, β ≤ 0.3")
     ti.add_argument("--narrow-fraction", type=float, default=0.5, help="share of γ drawn in the paper's range")
+    ti.add_argument(
+        "--stop-after",
+        type=int,
+        default=0,
+        help="stop (and write the weights) at this step; the lr schedule still spans --steps",
+    )
     ti.add_argument("--no-spectral", action="store_true", help="image branch only (no log-spectrum branch)")
     ti.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ti.add_argument("--run-dir", help="checkpoints (default runs/identify_<family>); an existing one is resumed")

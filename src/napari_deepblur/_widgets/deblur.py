@@ -215,7 +215,7 @@ class DeblurWidget(Container):
         t = sum(r.timings["total"] for _, r in results)
         a, b = first.noise
         note = "estimated" if first.noise_estimated else "given"
-        self.status.value = f"done in {t:.2f} s on {first.device}; noise ({note}) α={a:.3f}, β={b:.3f}"
+        self.status.value = f"done in {t:.2f} s on {first.device}\nnoise ({note}): α={a:.3f}, β={b:.3f}"
 
 
 class _Failure:

@@ -97,11 +97,12 @@ def run_identify_bench(
     gen = torch.Generator().manual_seed(seed)
     baseline_gamma = fam.default_gamma() if family != "gaussian" else fam.bounds().mean(dim=1, keepdim=True).T
     base_psf = fam.psf(baseline_gamma)
-    mean_psf = fam.psf(fam.sample(2000, generator=torch.Generator().manual_seed(10_000 + seed))).mean(0, keepdim=True)
+    draws = fam.sample(2000, generator=torch.Generator().manual_seed(10_000 + seed))
+    mean_psf = sum(fam.psf(draws[i : i + 100]).sum(0, keepdim=True) for i in range(0, 2000, 100)) / 2000
     scores, base_scores, mean_scores, seconds = [], [], [], []
     cases = [(i, j) for i in range(len(imgs)) for j in range(n_psfs)]
     gammas = fam.sample(len(cases), generator=gen)
-    psfs = fam.psf(gammas)
+    psfs = torch.cat([fam.psf(gammas[i : i + 100]) for i in range(0, len(cases), 100)])
     bar = None
     if progress:
         from tqdm import tqdm

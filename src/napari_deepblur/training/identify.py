@@ -60,6 +60,7 @@ class IdentifyConfig:
     p_noiseless: float = 0.25
     noise_scale: float = 1.0
     coef_weight: float = 1.0
+    stop_after: int = 0
     coef_fade: float = 0.5
     val_every: int = 500
     val_size: int = 192
@@ -157,6 +158,12 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
         else "γ uniform in the family range"
     )
     val_range = "the paper's narrow range ±0.075 waves" if zernike else "the family range"
+    stopped = (
+        f"\n* **Stopped early**: at step {meta['steps_done']} of a {cfg.steps}-step cosine schedule (`--stop-after`); "
+        "the command above reruns this training (resumable; results equal up to floating-point nondeterminism)."
+        if cfg.stop_after and cfg.stop_after < cfg.steps
+        else ""
+    )
     coef = (
         f" plus a sign-invariant coefficient loss (weight {cfg.coef_weight}, faded out over the first "
         f"{int(cfg.coef_fade * 100)} % of steps) that gets training off the flat start of the PSF loss"
@@ -177,7 +184,7 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
   β ~ U[0, {0.3 * cfg.noise_scale:g}] ({int(cfg.p_noiseless * 100)} % noiseless).
 * **Optimisation**: AdamW, lr {cfg.lr} with warm-up and cosine decay, weight decay {cfg.weight_decay}, batch
   {cfg.batch_size}, {meta["steps_done"]} steps, seed {cfg.seed}; PSF-space loss ‖h(γ̂) − h(γ)‖² / ‖h(γ)‖²{coef}.
-* **Wall time**: {meta["wall_time_s"] / 60:.1f} min on {meta["machine"]}.
+* **Wall time**: {meta["wall_time_s"] / 60:.1f} min on {meta["machine"]}.{stopped}
 * **Validation** (fixed set of {cfg.val_size} procedural images drawn with another seed, never trained on; γ in
   {val_range}; mean PSF SNR in dB at the three benchmark noise levels; last row = shipped weights): none
   {last.get("none", float("nan")):.2f}, medium {last.get("medium", float("nan")):.2f}, high
@@ -269,7 +276,8 @@ def train_identify(
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.steps, initial=step, desc=f"identify {cfg.family}", file=sys.stderr, mininterval=5)
-    while step < cfg.steps:
+    last = min(cfg.steps, cfg.stop_after) if cfg.stop_after else cfg.steps
+    while step < last:
         scale = torch.where(
             torch.rand(cfg.batch_size, generator=gen) < cfg.narrow_fraction,
             torch.full((cfg.batch_size,), _narrow_scale(family)),
@@ -301,7 +309,7 @@ def train_identify(
         running = lv if running is None else 0.98 * running + 0.02 * lv
         bar.update(1)
         bar.set_postfix(loss=f"{running:.4f}")
-        if step % cfg.val_every == 0 or step == cfg.steps:
+        if step % cfg.val_every == 0 or step == last:
             elapsed = time.time() - t0
             v = validate(net, family, val)
             history.append({"step": step, **v, "loss": running, "time_s": elapsed})
