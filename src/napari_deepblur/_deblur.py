@@ -15,7 +15,7 @@ from ._device import resolve_device
 from ._identify import identify_normalized, make_family, resolve_noise
 from ._validate import as_image2d, normalize_intensity
 from .errors import DeblurInputError
-from .physics import Family
+from .physics import Family, crop, pad_reflect
 from .physics.operators import ProductConvolutionOperator
 
 __all__ = ["METHODS", "DeblurResult", "deblur"]
@@ -85,6 +85,18 @@ def sv_operator(fam, psfs: torch.Tensor, shape: tuple[int, int], pad: int) -> Pr
     maps = fam.maps(shape, dtype=psfs.dtype)
     maps = F.pad(maps[None], (pad, pad, pad, pad), mode="replicate")[0]
     return ProductConvolutionOperator(psfs, maps)
+
+
+def blur_padded(fam, psf: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Blur images ``(1, 1, H, W)`` by ``fam``'s operator built from ``psf`` (``(1, h, w)`` or ``(1, K, h, w)``),
+    reflect-padding by the PSF radius so no wrap-around enters from the borders; same shape out."""
+    pad = fam.psf_size // 2 + 1
+    H, W = x.shape[-2:]
+    if fam.is_convolution:
+        op = fam.operator_from_psf(psf, (H + 2 * pad, W + 2 * pad))
+    else:
+        op = sv_operator(fam, psf, (H, W), pad)
+    return crop(op.A(pad_reflect(x, pad)), pad)
 
 
 def deblur(

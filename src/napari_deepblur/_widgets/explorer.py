@@ -152,19 +152,12 @@ class PSFExplorer(Container):
         if layer is None or layer.data.ndim != 2 or layer.rgb:
             notify_error("pick a 2D grey image to blur")
             return
-        from .._deblur import sv_operator
-        from ..physics import crop, pad_reflect
+        from .._deblur import blur_padded
 
         fam = self.fam()
         x = torch.from_numpy(np.asarray(layer.data, dtype=np.float64))[None, None]
         psf = fam.psf(torch.from_numpy(self.gamma).double()[None])
-        pad = fam.psf_size // 2 + 1
-        H, W = x.shape[-2:]
-        if fam.is_convolution:
-            op = fam.operator_from_psf(psf, (H + 2 * pad, W + 2 * pad))
-        else:
-            op = sv_operator(fam, psf, (H, W), pad)
-        y = crop(op.A(pad_reflect(x, pad)), pad)[0, 0].numpy().astype(np.float32)
+        y = blur_padded(fam, psf, x)[0, 0].numpy().astype(np.float32)
         self._viewer.add_image(y, name=f"{layer.name} blurred", scale=layer.scale, translate=layer.translate,
                                metadata={"napari_deepblur": {"family": fam.name, "optics": fam.optics,
                                          "gamma": dict(zip(fam.param_names, map(float, self.gamma), strict=True)),

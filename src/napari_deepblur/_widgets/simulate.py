@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox, create_widget
 
-from ..physics import NOISE_LEVELS, add_poisson_gaussian, crop, get_family, pad_reflect
+from ..physics import NOISE_LEVELS, add_poisson_gaussian, get_family
 from ._common import notify_error, set_or_add_image
 from .explorer import FAMILY_CHOICES, current_gamma
 
@@ -20,20 +20,12 @@ __all__ = ["SimulateWidget", "simulate"]
 
 def simulate(image: np.ndarray, family, gamma: np.ndarray, alpha: float, beta: float, seed: int = 0):
     """Blur ``image`` (scaled to [0, 1] first) with ``family(gamma)`` and add noise; returns ``(y, psf, scaled)``."""
-    from .._deblur import sv_operator
+    from .._deblur import blur_padded
     from .._validate import as_image2d, normalize_intensity
 
     x, _, _ = normalize_intensity(as_image2d(image))
-    xt = torch.from_numpy(x)[None, None]
     psf = family.psf(torch.as_tensor(gamma, dtype=torch.float64)[None])
-    pad = family.psf_size // 2 + 1
-    H, W = x.shape
-    op = (
-        family.operator_from_psf(psf, (H + 2 * pad, W + 2 * pad))
-        if family.is_convolution
-        else sv_operator(family, psf, (H, W), pad)
-    )
-    z = crop(op.A(pad_reflect(xt, pad)), pad)
+    z = blur_padded(family, psf, torch.from_numpy(x)[None, None])
     y = add_poisson_gaussian(z, alpha, beta, generator=torch.Generator().manual_seed(seed))
     return y[0, 0].numpy().astype(np.float32), psf[0].numpy().astype(np.float32), x.astype(np.float32)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._deblur import sv_operator
-from ..physics import NOISE_LEVELS, add_poisson_gaussian, conv2d_fft, crop, get_family, pad_reflect, psf_snr
+from .._deblur import blur_padded
+from ..physics import NOISE_LEVELS, add_poisson_gaussian, get_family, psf_snr
 from ..training.data import SKIMAGE_TEST, load_skimage
 
 __all__ = ["default_test_images", "run_identify_bench"]
@@ -108,14 +108,9 @@ def run_identify_bench(
         from tqdm import tqdm
 
         bar = tqdm(total=len(cases), desc=f"bench identify {family}/{noise}", mininterval=5)
-    pad = fam.psf_size // 2 + 1
     for k, (i, _) in enumerate(cases):
         x = torch.from_numpy(imgs[i]).double()[None, None]
-        if fam.is_convolution:
-            z = crop(conv2d_fft(pad_reflect(x, pad), psfs[k : k + 1, None].double()), pad)
-        else:
-            op = sv_operator(fam, psfs[k : k + 1].double(), tuple(x.shape[-2:]), pad)
-            z = crop(op.A(pad_reflect(x, pad)), pad)
+        z = blur_padded(fam, psfs[k : k + 1].double(), x)
         y = add_poisson_gaussian(z, alpha, beta, generator=gen)[0, 0].numpy()
         t0 = time.perf_counter()
         optics = {"fc": fc} if family != "gaussian" else {}
