@@ -29,19 +29,67 @@ def test_gradient_and_divergence_are_adjoint():
     assert float((_grad(x) * p).sum()) == pytest.approx(-float((x * _div(p)).sum()))
 
 
-@pytest.mark.parametrize("method", list(METHODS))
-def test_each_method_with_the_true_psf_beats_the_blurry_input(sample, method):
+def test_methods_are_listed_with_deepblur_first():
+    assert next(iter(METHODS)) == "deepblur" and {"selfdeblur", "wiener", "rl", "tv"} <= set(METHODS)
+
+
+@pytest.mark.parametrize(("method", "gain"), [("deepblur", 2.0), ("wiener", 0.5), ("rl", 0.5), ("tv", 0.5)])
+def test_each_method_with_the_true_psf_beats_the_blurry_input(sample, method, gain):
     kw = {"n_iter": 60} if method == "tv" else {}
     res = deblur(sample["blurred"], psf=sample["psf"], method=method, noise=(0.0, 0.01), **kw)
     assert res.image.shape == sample["blurred"].shape and res.image.dtype == np.float32
     assert np.isfinite(res.image).all()
-    assert psnr(sample["sharp"], res.image) > psnr(sample["sharp"], sample["blurred"]) + 0.5
+    assert psnr(sample["sharp"], res.image) > psnr(sample["sharp"], sample["blurred"]) + gain
+
+
+def test_deepblur_beats_the_classical_methods_with_the_true_psf(sample):
+    scores = {
+        m: psnr(sample["sharp"], deblur(sample["blurred"], psf=sample["psf"], method=m, noise=(0.0, 0.01)).image)
+        for m in ("deepblur", "wiener", "rl")
+    }
+    assert scores["deepblur"] > max(scores["wiener"], scores["rl"]), scores
+
+
+def test_blind_deepblur_end_to_end(sample):
+    calls = []
+    res = deblur(sample["blurred"], family="zernike", noise=(0.0, 0.01), fc=0.175, progress=lambda *a: calls.append(a))
+    assert res.method == "deepblur" and res.gamma.shape == (8,) and res.psf.shape == (31, 31)
+    assert res.image.shape == sample["blurred"].shape and np.isfinite(res.image).all()
+    assert calls[0] == (0, 1, "identify") and calls[-1] == (4, 4, "deepblur")  # T = 4 unrolled steps reported
+    assert psnr(sample["sharp"], res.image) > psnr(sample["sharp"], sample["blurred"])
+
+
+def test_selfdeblur_runs_and_reports_its_kernel(sample):
+    calls = []
+    y = sample["blurred"][:64, :64]
+    res = deblur(y, method="selfdeblur", noise="none", n_iter=20, width=8, kernel_size=15,
+                 progress=lambda *a: calls.append(a))  # fmt: skip
+    assert res.image.shape == y.shape and res.image.dtype == np.float32 and np.isfinite(res.image).all()
+    assert res.psf.shape == (15, 15) and res.psf.min() >= 0 and res.psf.sum() == pytest.approx(1, abs=1e-4)
+    assert res.gamma is None and calls[-1] == (20, 20, "selfdeblur")
+    with pytest.raises(DeblurInputError, match="own kernel"):
+        deblur(y, method="selfdeblur", psf=sample["psf"])
+
+
+def test_selfdeblur_stops_when_progress_raises(sample):
+    class Stop(Exception):
+        pass
+
+    def stop(done, total, stage):
+        if done >= 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        deblur(sample["blurred"][:64, :64], method="selfdeblur", n_iter=1000, width=8, progress=stop)
 
 
 def test_space_varying_methods_run(sample):
     fam = get_family("spatially-varying")
     s = make_sample("spatially-varying", [0.05] + [0.0] * 12, shape=(96, 96), noise=(0.0, 0.01))
-    for method in METHODS:
+    res = deblur(s["blurred"], "spatially-varying", psf=s["psf"], method="deepblur", noise=(0.0, 0.01))
+    assert res.image.shape == (96, 96) and np.isfinite(res.image).all() and res.psf.shape == s["psf"].shape
+    assert psnr(s["sharp"], res.image) > psnr(s["sharp"], s["blurred"])
+    for method in ("wiener", "rl", "tv"):
         kw = {"n_iter": 10} if method in ("tv", "rl") else {}
         from napari_deepblur._deblur import sv_operator
 
@@ -66,8 +114,10 @@ def test_bad_psf_and_method(sample):
         deblur(sample["blurred"], psf=sample["psf"], method="magic")
     with pytest.raises(DeblurInputError, match="PSF"):
         deblur(sample["blurred"], psf=-np.ones((5, 5)))
-    with pytest.raises(DeblurInputError, match="PSF"):
+    with pytest.raises(DeblurInputError, match="spatially-varying"):
         deblur(sample["blurred"], psf=np.ones((3, 5, 5)))
+    with pytest.raises(DeblurInputError, match="9 PSFs"):
+        deblur(sample["blurred"], "spatially-varying", psf=np.ones((3, 5, 5)))
 
 
 def test_blind_wiener_with_the_shipped_identification(sample):

@@ -1,4 +1,4 @@
-"""The unrolled Douglas–Rachford network (architecture only; training and weights are issue 5's work)."""
+"""The unrolled Douglas–Rachford network: architecture, start-up behaviour, a tiny training run."""
 
 import torch
 
@@ -31,3 +31,29 @@ def test_unrolled_runs_on_both_operator_kinds_and_backpropagates():
         out.mean().backward()
         assert net.log_scale.grad is not None and torch.isfinite(net.log_scale.grad).all()
         net.zero_grad()
+
+
+def test_tiny_deblur_training_run_writes_loadable_weights_and_resumes(tmp_path):
+    import json
+
+    from napari_deepblur.networks.weights import load_deblur
+    from napari_deepblur.training.deblur import DeblurConfig, train_deblur
+
+    cfg = DeblurConfig(steps=2, batch_size=2, crop=48, patch=96, bank_size=6, widths=(4, 8), val_every=2, val_size=8)
+    logs = []
+    w = train_deblur(cfg, tmp_path / "run", tmp_path / "weights", log=logs.append)
+    assert w.exists() and (tmp_path / "weights" / "deblur.md").exists()
+    assert "val PSNR" in logs[-2]
+    net, meta = load_deblur(path=w)
+    assert meta["steps_done"] == 2 and not any(p.requires_grad for p in net.parameters())
+    cfg.steps = 3
+    train_deblur(cfg, tmp_path / "run", tmp_path / "weights", log=logs.append)
+    assert any("resumed from" in line and "step 2" in line for line in logs)
+    assert json.loads(torch.load(w, weights_only=True)["meta"])["steps_done"] == 3
+
+
+def test_untrained_network_starts_as_plain_douglas_rachford():
+    # zero-initialised output convolutions: each proximal step is the identity at the start of training
+    net = SmallUNet((4, 8))
+    x = torch.rand(1, 1, 20, 20)
+    assert torch.equal(net(x, torch.zeros_like(x)), x)

@@ -66,7 +66,7 @@ def test_deblur_widget_runs_on_the_sample(make_napari_viewer, qtbot):
     blurred = next(layer for layer in viewer.layers if layer.name.endswith("blurred"))
     blurred.scale = (0.065, 0.065)
     w.image.value = blurred
-    w.method.value = "wiener"
+    assert w.method.value == "deepblur"  # the default method: identification + unrolled network
     w.run_button.clicked.emit()
     assert w.run_button.text == "Cancel"
     qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
@@ -75,6 +75,7 @@ def test_deblur_widget_runs_on_the_sample(make_napari_viewer, qtbot):
     assert f"{blurred.name} PSF" in viewer.layers
     assert "defocus" in out.metadata["napari_deepblur"]["gamma"]
     assert "waves" in w.table.value
+    assert not w.psf_view.native.isHidden() and w.psf_view.value.ndim == 3  # PSF thumbnail (RGB) in the widget
     n_layers = len(viewer.layers)
     w.run_button.clicked.emit()  # a second run replaces the results instead of piling up
     qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
@@ -96,6 +97,27 @@ def test_cancel_stops_a_stack_run_and_leaves_the_viewer_usable(make_napari_viewe
     assert "stack deblurred" not in viewer.layers
     assert "cancel" in w.status.value
     viewer.add_points(np.zeros((1, 3)))  # still usable
+
+
+def test_cancel_stops_selfdeblur_within_two_seconds(make_napari_viewer, qtbot):
+    import time
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.rand(96, 96).astype(np.float32), name="img")
+    w = open_widget(viewer, "Blind deblur")
+    w.image.value = viewer.layers["img"]
+    w.method.value = "selfdeblur"
+    assert not w.iterations.native.isHidden()  # the iteration count shows for SelfDeblur only
+    w.iterations.value = 10000
+    w.run_button.clicked.emit()
+    qtbot.wait(1500)  # SelfDeblur is iterating
+    assert w._worker is not None
+    t0 = time.perf_counter()
+    w.run_button.clicked.emit()  # Cancel
+    qtbot.waitUntil(lambda: w._worker is None, timeout=10_000)
+    assert time.perf_counter() - t0 < 2.0
+    assert "img deblurred" not in viewer.layers and "cancel" in w.status.value
+    viewer.add_points(np.zeros((1, 2)))  # still usable
 
 
 def test_rgb_layer_gets_a_clear_message(make_napari_viewer):

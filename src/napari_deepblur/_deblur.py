@@ -16,12 +16,14 @@ from ._identify import identify_normalized, make_family, resolve_noise
 from ._validate import as_image2d, normalize_intensity
 from .errors import DeblurInputError
 from .physics import Family, crop, pad_reflect
-from .physics.operators import ProductConvolutionOperator
+from .physics.operators import BlurOperator, ConvolutionOperator, ProductConvolutionOperator
 
 __all__ = ["METHODS", "DeblurResult", "deblur"]
 
 #: method name -> description (only methods that work are listed).
 METHODS: dict[str, str] = {
+    "deepblur": "deep-blur: unrolled Douglas–Rachford network with the estimated operator",
+    "selfdeblur": "SelfDeblur (zero-shot; estimates its own kernel, slow)",
     "wiener": "Wiener deconvolution with the estimated PSF (scikit-image)",
     "rl": "Richardson–Lucy with the estimated PSF (scikit-image)",
     "tv": "total-variation deconvolution with the estimated PSF",
@@ -68,21 +70,29 @@ class DeblurResult:
         return dict(zip(self.family.param_names, map(float, self.gamma), strict=True))
 
 
-def _check_psf(psf) -> np.ndarray:
+def _check_psf(psf, fam: Family | None = None) -> np.ndarray:
+    """A user PSF as float64, odd-sized and summing to 1; ``(K, h, w)`` PSF grids only for space-varying families."""
     k = np.asarray(psf, dtype=np.float64)
-    if k.ndim != 2:
+    if k.ndim == 3:
+        if fam is None or fam.is_convolution:
+            raise DeblurInputError("a stack of PSFs (K, h, w) needs the 'spatially-varying' family")
+        n = len(fam.node_positions((64, 64)))
+        if k.shape[0] != n:
+            raise DeblurInputError(f"the {fam.name} family takes {n} PSFs (one per grid node), got {k.shape[0]}")
+    elif k.ndim != 2:
         raise DeblurInputError(f"a user PSF must be a 2D array, got shape {k.shape}")
-    if not np.isfinite(k).all() or (k < 0).any() or k.sum() <= 0:
+    if not np.isfinite(k).all() or (k < 0).any() or (k.reshape(-1, *k.shape[-2:]).sum(axis=(-2, -1)) <= 0).any():
         raise DeblurInputError("a user PSF must be finite, non-negative and not all zero")
-    if k.shape[0] % 2 == 0 or k.shape[1] % 2 == 0:
-        k = np.pad(k, ((0, 1 - k.shape[0] % 2), (0, 1 - k.shape[1] % 2)))
-    return k / k.sum()
+    if k.shape[-2] % 2 == 0 or k.shape[-1] % 2 == 0:
+        widths = [(0, 0)] * (k.ndim - 2) + [(0, 1 - k.shape[-2] % 2), (0, 1 - k.shape[-1] % 2)]
+        k = np.pad(k, widths)
+    return k / k.sum(axis=(-2, -1), keepdims=True)
 
 
 def sv_operator(fam, psfs: torch.Tensor, shape: tuple[int, int], pad: int) -> ProductConvolutionOperator:
     """Product-convolution for an image of ``shape`` reflect-padded by ``pad``: maps computed on the image and
     extended by replication (they are constant beyond the outer grid nodes)."""
-    maps = fam.maps(shape, dtype=psfs.dtype)
+    maps = fam.maps(shape, dtype=psfs.dtype).to(psfs.device)
     maps = F.pad(maps[None], (pad, pad, pad, pad), mode="replicate")[0]
     return ProductConvolutionOperator(psfs, maps)
 
@@ -99,11 +109,45 @@ def blur_padded(fam, psf: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return crop(op.A(pad_reflect(x, pad)), pad)
 
 
+def run_unrolled(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    alpha: float,
+    beta: float,
+    device: torch.device,
+    *,
+    family: Family | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    weights: str | None = None,
+) -> np.ndarray:
+    """The unrolled deblurring network on an image scaled to [0, 1].
+
+    ``x`` is reflect-padded by the PSF radius (as in training) and deblurred with the convolution by ``kernel``
+    (``(h, w)``) — or, for ``(K, h, w)`` PSFs on the grid of a space-varying ``family``, with its product-convolution
+    — and cropped back.
+    """
+    from .networks.weights import load_deblur
+
+    net, _ = load_deblur(device, weights)
+    pad = max(kernel.shape[-2:]) // 2 + 1
+    with torch.no_grad():
+        y = pad_reflect(torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=device)[None, None], pad)
+        k = torch.as_tensor(kernel, dtype=torch.float32, device=device)[None]
+        if kernel.ndim == 3:
+            if family is None:
+                raise DeblurInputError("a grid of PSFs needs its space-varying family")
+            op: BlurOperator = sv_operator(family, k, x.shape, pad)
+        else:
+            op = ConvolutionOperator(k, tuple(y.shape[-2:]))
+        out = net(y, op, float(alpha), float(beta), progress=progress)
+    return crop(out, pad)[0, 0].cpu().numpy()
+
+
 def deblur(
     image,
     family: str | Family = "zernike",
     noise: str | tuple[float, float] = "auto",
-    method: str = "wiener",
+    method: str = "deepblur",
     device: str | torch.device = "auto",
     psf=None,
     progress: Progress = None,
@@ -129,13 +173,16 @@ def deblur(
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"`` (identification network).
     psf : array_like, optional
-        A 2D PSF to use instead of the blind estimate (e.g. measured from beads); ``family`` is then ignored.
+        A 2D PSF to use instead of the blind estimate (e.g. measured from beads); ``family`` is then ignored. For the
+        ``"spatially-varying"`` family, a ``(K, h, w)`` stack of PSFs at the grid nodes (row-major) is accepted.
     progress : callable, optional
         ``progress(done, total, stage)`` called during long work.
     na, wavelength, pixel_size, fc : float, optional
         Optical numbers of the microscope (see :func:`napari_deepblur.identify`).
     **method_options
-        Passed to the restoration method (``balance`` for Wiener, ``n_iter`` for RL, ``mu`` and ``n_iter`` for TV).
+        Passed to the restoration method: ``balance`` for Wiener, ``n_iter`` for RL, ``mu`` and ``n_iter`` for TV,
+        ``n_iter``, ``kernel_size``, ``width``, ``tv_weight``, ``seed`` for SelfDeblur (default: the paper's 5000
+        iterations, the family's PSF size), ``weights`` (a path) for deep-blur.
 
     Returns
     -------
@@ -150,8 +197,32 @@ def deblur(
     alpha, beta, estimated = resolve_noise(x, noise)
     dev = resolve_device(device)
     fam, gamma, details = None, None, {}
+    if method == "selfdeblur":
+        if psf is not None:
+            raise DeblurInputError("SelfDeblur estimates its own kernel; with a known PSF use deepblur, rl, wiener, tv")
+        return _selfdeblur(
+            arr,
+            x,
+            offset,
+            scale,
+            in_shape,
+            family,
+            alpha,
+            beta,
+            estimated,
+            dev,
+            progress,
+            t0,
+            na=na,
+            wavelength=wavelength,
+            pixel_size=pixel_size,
+            fc=fc,
+            **method_options,
+        )
     if psf is not None:
-        kernel = _check_psf(psf)
+        if np.ndim(psf) == 3:
+            fam = make_family(family, na=na, wavelength=wavelength, pixel_size=pixel_size, fc=fc)
+        kernel = _check_psf(psf, fam)
     else:
         fam = make_family(family, na=na, wavelength=wavelength, pixel_size=pixel_size, fc=fc)
         if progress is not None:
@@ -167,9 +238,11 @@ def deblur(
             progress(done, total, method)
 
     operator = None
-    if kernel.ndim == 3:
+    if kernel.ndim == 3 and method != "deepblur":
         operator = sv_operator(fam, torch.from_numpy(kernel)[None], x.shape, int(max(kernel.shape[-2:])))
-    if method == "wiener":
+    if method == "deepblur":
+        out = run_unrolled(x, kernel, alpha, beta, dev, family=fam, progress=prog, **method_options)
+    elif method == "wiener":
         out = restoration.wiener(x, kernel, alpha, beta, operator=operator, **method_options)
     elif method == "rl":
         out = restoration.richardson_lucy(x, kernel, alpha, beta, operator=operator, progress=prog, **method_options)
@@ -188,4 +261,51 @@ def deblur(
         device=str(dev),
         timings={"identify": t_id, "deblur": t_total - t_id, "total": t_total},
         details=details,
+    )
+
+
+def _selfdeblur(
+    arr,
+    x,
+    offset,
+    scale,
+    in_shape,
+    family,
+    alpha,
+    beta,
+    estimated,
+    dev,
+    progress,
+    t0,
+    *,
+    na,
+    wavelength,
+    pixel_size,
+    fc,
+    **options,
+) -> DeblurResult:
+    from .restoration import effective_sigma
+    from .selfdeblur import selfdeblur
+
+    fam = make_family(family, na=na, wavelength=wavelength, pixel_size=pixel_size, fc=fc)
+    options.setdefault("kernel_size", fam.psf_size)
+
+    def prog(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done, total, "selfdeblur")
+
+    r = selfdeblur(x, sigma=effective_sigma(x, alpha, beta), device=dev, progress=prog, **options)
+    result = (offset + scale * r.image).astype(np.float32).reshape(in_shape)
+    t_total = time.perf_counter() - t0
+    return DeblurResult(
+        image=result,
+        gamma=None,
+        psf=r.kernel,
+        family=None,
+        method="selfdeblur",
+        noise=(alpha, beta),
+        noise_estimated=estimated,
+        device=str(dev),
+        timings={"identify": 0.0, "deblur": t_total, "total": t_total},
+        details={"n_iter": options.get("n_iter", 5000), "kernel_size": options["kernel_size"]},
     )

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["adam_minimize"]
+__all__ = ["Adam", "adam_minimize"]
 
 
 def adam_minimize(
@@ -36,3 +36,38 @@ def adam_minimize(
         if lower is not None and upper is not None:
             x = torch.maximum(torch.minimum(x, upper), lower)
     return x.detach()
+
+
+class Adam:
+    """Adam over a list of tensors (``torch.optim.Adam``'s update, without importing ``torch.optim``).
+
+    Parameters
+    ----------
+    params : list of torch.Tensor
+        Leaf tensors with ``requires_grad=True``; updated in place by :meth:`step`.
+    lr : float
+        Learning rate; may be changed between steps (``opt.lr = ...``).
+    """
+
+    def __init__(self, params: list[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999)):
+        self.params = list(params)
+        self.lr = lr
+        self.betas = betas
+        self.t = 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update from the ``.grad`` of each parameter (gradients are then cleared)."""
+        b1, b2 = self.betas
+        self.t += 1
+        c1, c2 = 1 - b1**self.t, 1 - b2**self.t
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            if p.grad is None:
+                continue
+            g = p.grad
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            p.addcdiv_(m / c1, (v / c2).sqrt_().add_(1e-8), value=-self.lr)
+            p.grad = None

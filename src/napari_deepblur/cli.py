@@ -38,6 +38,27 @@ def _bench_identify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_deblur(args: argparse.Namespace) -> int:
+    from .bench.deblur import run
+
+    print(run(args))
+    return 0
+
+
+def _bench_speed(args: argparse.Namespace) -> int:
+    from .bench.deblur import run_speed
+
+    print(run_speed(args))
+    return 0
+
+
+def _bench_tune(args: argparse.Namespace) -> int:
+    from .bench.tune import run
+
+    print(run(args))
+    return 0
+
+
 def _screenshots(args: argparse.Namespace) -> int:
     from .bench.screenshots import take_screenshots
 
@@ -76,9 +97,36 @@ def _train_identify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_deblur(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .resources import __file__ as resources_init
+    from .training.deblur import DeblurConfig, train_deblur
+
+    cfg = DeblurConfig(
+        steps=args.steps,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        crop=args.crop,
+        bank_size=args.bank_size,
+        widths=tuple(args.widths),
+        n_res=args.n_res,
+        iterations=args.iterations,
+        lr=args.lr,
+        val_every=args.val_every,
+        stop_after=args.stop_after,
+        threads=args.threads,
+    )
+    run_dir = Path(args.run_dir or "runs/deblur")
+    weights_dir = Path(args.weights_dir) if args.weights_dir else Path(resources_init).parent
+    train_deblur(cfg, run_dir, weights_dir)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``napari-deepblur`` argument parser."""
     from . import __version__
+    from .bench.deblur import ROWS
 
     p = argparse.ArgumentParser(
         prog="napari-deepblur", description="Blind deblurring of microscope images (deep-blur)."
@@ -118,9 +166,45 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     bi.add_argument("--tta", action="store_true", help="test-time augmentation (8 rotations/flips)")
     bi.set_defaults(func=_bench_identify)
+    bd = bsub.add_parser("deblur", help="PSNR / SSIM / PSF SNR / time of every method (paper Table 1 protocol)")
+    bd.add_argument("--family", default="zernike", choices=["zernike", "gaussian", "spatially-varying"])
+    bd.add_argument("--noise", default="none", choices=["none", "medium", "high", "all"])
+    bd.add_argument("--images", help="folder of test images (default: bsd68 when present, else held-out skimage)")
+    bd.add_argument("--n-images", type=int, default=None)
+    bd.add_argument("--methods", nargs="+", default=list(ROWS), choices=list(ROWS), help="rows to compute")
+    bd.add_argument("--fc", type=float, default=0.2)
+    bd.add_argument("--border", type=int, default=16, help="pixels left out of PSNR/SSIM at each side")
+    bd.add_argument("--seed", type=int, default=0)
+    bd.add_argument("--device", default="cpu")
+    bd.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    bd.add_argument("--selfdeblur-images", type=int, default=0, help="SelfDeblur on centre crops of this many images")
+    bd.add_argument("--selfdeblur-iters", type=int, default=500)
+    bd.add_argument("--selfdeblur-width", type=int, default=32, help="image-generator channels (paper: 128)")
+    bd.add_argument("--selfdeblur-crop", type=int, default=128)
+    bd.add_argument("--out", help="results JSON (a .md table is written beside it)")
+    bd.set_defaults(func=_bench_deblur)
+
+    bs = bsub.add_parser("speed", help="warm time of identify + deep-blur on a 512² image; SelfDeblur per iteration")
+    bs.add_argument("--size", type=int, default=512)
+    bs.add_argument("--repeats", type=int, default=5)
+    bs.add_argument("--families", nargs="+", default=["zernike", "gaussian", "spatially-varying"])
+    bs.add_argument("--device", default="cpu")
+    bs.add_argument("--selfdeblur-iters", type=int, default=3, help="iterations timed (0: skip SelfDeblur)")
+    bs.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    bs.add_argument("--out", help="results JSON (a .md table is written beside it)")
+    bs.set_defaults(func=_bench_speed)
+
+    bt = bsub.add_parser("tune", help="tune Wiener/RL/TV regularisation on training crops (not the test images)")
+    bt.add_argument("--n-images", type=int, default=16)
+    bt.add_argument("--size", type=int, default=128)
+    bt.add_argument("--seed", type=int, default=0)
+    bt.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    bt.add_argument("--out", help="results JSON")
+    bt.set_defaults(func=_bench_tune)
+
     sc = sub.add_parser("screenshots", help="run the widgets on the sample data and save GUI screenshots")
     sc.add_argument("--out", default="resources")
-    sc.add_argument("--method", default="wiener")
+    sc.add_argument("--method", default="deepblur")
     sc.set_defaults(func=_screenshots)
 
     t = sub.add_parser("train", help="train the networks (weights + model card go to the package resources)")
@@ -150,6 +234,22 @@ def build_parser() -> argparse.ArgumentParser:
     ti.add_argument("--run-dir", help="checkpoints (default runs/identify_<family>); an existing one is resumed")
     ti.add_argument("--weights-dir", help="where the weights and model card go (default: the package resources)")
     ti.set_defaults(func=_train_identify)
+    td = tsub.add_parser("deblur", help="train the unrolled deblurring network (one for all families; resumable)")
+    td.add_argument("--steps", type=int, default=3600)
+    td.add_argument("--seed", type=int, default=0)
+    td.add_argument("--batch-size", type=int, default=8)
+    td.add_argument("--crop", type=int, default=96)
+    td.add_argument("--bank-size", type=int, default=4000)
+    td.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64], help="U-Net channels per scale")
+    td.add_argument("--n-res", type=int, default=1, help="residual blocks per scale")
+    td.add_argument("--iterations", type=int, default=4, help="unrolled iterations T")
+    td.add_argument("--lr", type=float, default=1e-3)
+    td.add_argument("--val-every", type=int, default=300)
+    td.add_argument("--stop-after", type=int, default=0, help="stop (and write the weights) at this step")
+    td.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    td.add_argument("--run-dir", help="checkpoints (default runs/deblur); an existing one is resumed")
+    td.add_argument("--weights-dir", help="where the weights and model card go (default: the package resources)")
+    td.set_defaults(func=_train_deblur)
     return p
 
 

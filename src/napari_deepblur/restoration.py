@@ -30,10 +30,11 @@ __all__ = ["effective_sigma", "richardson_lucy", "tv_deconvolution", "wiener"]
 
 Progress = Callable[[int, int], None] | None
 
-# Defaults, tuned on train400 crops (never on the benchmark images): see bench/tune.py.
-WIENER_BALANCE = (4.0, 1e-3)  # balance = c * sigma^2 + floor
-RL_ITER = (0.8, 5, 60)  # n_iter = clip(c / sigma, lo, hi)
-TV_MU = (0.6, 1e-3)  # mu = c * sigma^2 ... see effective_mu
+# Defaults tuned on 16 train400/scikit-image training crops with the true PSF, best mean PSNR over the three noise
+# levels (never on the benchmark images): `napari-deepblur bench tune --threads 1 --out resources/bench/tune.json`.
+WIENER_BALANCE = (300.0, 1e-5)  # balance = c * sigma^2 + floor
+RL_ITER = (0.1, 2, 250)  # n_iter = clip(round(c / sigma), lo, hi)
+TV_MU = (3.0, 1e-5)  # mu = c * sigma^2 + floor
 
 
 def effective_sigma(y: np.ndarray, alpha: float, beta: float) -> float:

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..display import psf_montage
 
-__all__ = ["Cancelled", "layer_optics", "notify_error", "result_layers", "set_or_add_image"]
+__all__ = ["Cancelled", "layer_optics", "notify_error", "psf_thumbnail", "result_layers", "set_or_add_image"]
 
 
 class Cancelled(Exception):
@@ -61,6 +61,18 @@ def _result_metadata(res) -> dict:
         meta["gamma"] = res.named_gamma
         meta["units"] = {p.name: p.unit for p in res.family.parameters}
     return {"napari_deepblur": meta}
+
+
+def psf_thumbnail(psf: np.ndarray, grid: tuple[int, int] | None = None, size: int = 200) -> np.ndarray:
+    """An RGB ``uint8`` picture of a PSF (or a montage of a PSF grid) for the widget: magma colours, square-root
+    contrast so the rings show, enlarged by an integer factor to about ``size`` pixels (nearest neighbour)."""
+    from napari.utils.colormaps import ensure_colormap
+
+    shown = psf_montage(psf, grid) if psf.ndim == 3 else np.asarray(psf, dtype=np.float32)
+    v = np.sqrt(np.clip(shown / max(float(shown.max()), 1e-12), 0, 1))
+    rgba = ensure_colormap("magma").map(v.ravel()).reshape(*v.shape, 4)
+    f = max(1, size // max(v.shape))
+    return (255 * np.repeat(np.repeat(rgba[..., :3], f, axis=0), f, axis=1)).astype(np.uint8)
 
 
 def result_layers(viewer, layer, image: np.ndarray, res, single_plane: bool = False) -> None:

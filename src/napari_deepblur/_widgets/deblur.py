@@ -10,11 +10,11 @@ import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, create_widget
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, Image, Label, PushButton, SpinBox, create_widget
 
 from .._deblur import METHODS
 from ..physics.noise import NOISE_LEVELS
-from ._common import Cancelled, layer_optics, notify_error, result_layers
+from ._common import Cancelled, layer_optics, notify_error, psf_thumbnail, result_layers
 
 if TYPE_CHECKING:
     import napari
@@ -27,6 +27,13 @@ FAMILY_CHOICES = [
     ("space-varying", "spatially-varying"),
 ]
 NOISE_CHOICES = ["auto", "none", "medium", "high", "custom"]
+METHOD_LABELS = {
+    "deepblur": "deep-blur (network)",
+    "selfdeblur": "SelfDeblur (zero-shot, slow)",
+    "wiener": "Wiener",
+    "rl": "Richardson–Lucy",
+    "tv": "total variation",
+}
 
 
 class DeblurWidget(Container):
@@ -48,23 +55,32 @@ class DeblurWidget(Container):
         self.noise = ComboBox(label="noise", choices=NOISE_CHOICES, value="auto")
         self.alpha = FloatSpinBox(label="  Poisson α", value=0.0, min=0.0, max=1.0, step=0.005, enabled=False)
         self.beta = FloatSpinBox(label="  Gaussian β", value=0.0, min=0.0, max=1.0, step=0.005, enabled=False)
-        self.method = ComboBox(label="method", choices=[(d.split(" with")[0], k) for k, d in METHODS.items()])
+        self.method = ComboBox(
+            label="method", choices=[(METHOD_LABELS.get(k, k), k) for k in METHODS], value=next(iter(METHODS))
+        )
+        self.iterations = SpinBox(label="  iterations", value=1000, min=10, max=10000, step=100, visible=False)
         self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"], value="auto")
         self.device_label = Label(label="runs on")
         self.slices = ComboBox(label="stack", choices=["current slice", "all slices"], value="current slice")
         self.run_button = PushButton(text="Run")
         self.status = Label(label="")
+        self.psf_view = Image(label="PSF", visible=False)
         self.table = Label(label="estimate")
         self.extend([
             self.image, self.family, self.na, self.wavelength, self.pixel_size, self.fc_label, self.noise,
-            self.alpha, self.beta, self.method, self.device, self.device_label, self.slices, self.run_button,
-            self.status, self.table,
+            self.alpha, self.beta, self.method, self.iterations, self.device, self.device_label, self.slices,
+            self.run_button, self.status, self.psf_view, self.table,
         ])  # fmt: skip
+        # the dock is a scroll area: give the result rows their room instead of letting Qt squeeze them
+        self.status.min_height = 40
+        self.psf_view.min_height = 210
+        self.table.min_height = 130
         self.noise.changed.connect(self._on_noise)
         self.image.changed.connect(self._on_image)
         for w in (self.na, self.wavelength, self.pixel_size, self.family):
             w.changed.connect(self._update_cutoff)
         self.device.changed.connect(self._update_device)
+        self.method.changed.connect(self._on_method)
         self.run_button.changed.connect(self._on_run)
         self._on_image()
         self._update_cutoff()
@@ -76,6 +92,9 @@ class DeblurWidget(Container):
         self.alpha.enabled = self.beta.enabled = custom
         if self.noise.value in NOISE_LEVELS:
             self.alpha.value, self.beta.value = NOISE_LEVELS[self.noise.value]
+
+    def _on_method(self) -> None:
+        self.iterations.visible = self.method.value == "selfdeblur"
 
     def _on_image(self) -> None:
         layer = self.image.value
@@ -149,15 +168,27 @@ class DeblurWidget(Container):
             method=self.method.value,
             device=self.device.value,
         )
+        if self.method.value == "selfdeblur":
+            kwargs["n_iter"] = int(self.iterations.value)
         if self.family.value != "gaussian":
             kwargs.update(na=self.na.value, wavelength=self.wavelength.value, pixel_size=self.pixel_size.value)
         indices, planes = self._planes(layer)
         cancel = self._cancel
         cancel.clear()
 
+        from napari.utils import progress as napari_progress
+
+        bars: dict = {}
+
         def progress(done, total, stage):
+            # within-plane progress (SelfDeblur iterations, unrolled steps) in napari's activity dock
             if cancel.is_set():
                 raise Cancelled
+            if total > 1:
+                bar = bars.get(stage)
+                if bar is None:
+                    bar = bars[stage] = napari_progress(total=total, desc=f"{layer.name}: {stage}")
+                bar.update(done - bar.n)
 
         def work():
             results = []
@@ -172,6 +203,9 @@ class DeblurWidget(Container):
                 return None  # nothing is added to the viewer
             except (ValueError, RuntimeError) as exc:  # DeblurInputError, WeightsError, …: a message, not a traceback
                 return _Failure(str(exc))  # (a returned Exception instance would be re-raised by the worker)
+            finally:
+                for bar in bars.values():
+                    bar.close()
             return results
 
         worker = create_worker(work, _progress={"total": len(indices), "desc": f"deblurring {layer.name}"})
@@ -211,7 +245,12 @@ class DeblurWidget(Container):
             for idx, res in results:
                 image[idx] = res.image
         result_layers(self._viewer, layer, image, first, single_plane=len(results) == 1 and layer.data.ndim > 2)
-        self.table.value = "\n".join(_describe(first)) or "PSF given by the user"
+        grid = getattr(first.family, "grid", None) if first.family is not None else None
+        self.psf_view.set_data(psf_thumbnail(first.psf, grid))
+        self.psf_view.visible = True
+        self.table.value = "\n".join(_describe(first)) or (
+            "kernel estimated by SelfDeblur" if first.method == "selfdeblur" else "PSF given by the user"
+        )
         t = sum(r.timings["total"] for _, r in results)
         a, b = first.noise
         note = "estimated" if first.noise_estimated else "given"

@@ -17,7 +17,19 @@ def _wait(app, cond, timeout: float = 120.0) -> None:
             raise TimeoutError("the widget did not finish in time")
 
 
-def take_screenshots(out: str | Path, method: str = "wiener") -> list[Path]:
+def _side_by_side(viewer, blurred, extra: tuple[str, ...] = ()) -> None:
+    """Show only the input and its result, the result moved to the right of the input for the picture (the widget
+    itself puts results on top of their input, napari's convention); the PSF is shown in the widget."""
+    result = viewer.layers[f"{blurred.name} deblurred"]
+    W = blurred.data.shape[-1] * blurred.scale[-1]
+    result.translate = (*blurred.translate[:-1], blurred.translate[-1] + 1.03 * W)
+    for layer in viewer.layers:
+        layer.visible = layer is blurred or layer is result or layer.name.endswith(extra)
+    viewer.grid.enabled = False
+    viewer.reset_view()
+
+
+def take_screenshots(out: str | Path, method: str = "deepblur") -> list[Path]:
     """Open napari, run each widget on the sample data, and save full-window PNGs into ``out``."""
     import napari
     from qtpy.QtWidgets import QApplication
@@ -35,10 +47,7 @@ def take_screenshots(out: str | Path, method: str = "wiener") -> list[Path]:
     w.method.value = method
     w.run_button.clicked.emit()
     _wait(app, lambda: w._worker is None)
-    for layer in viewer.layers:
-        layer.visible = layer.name.endswith(("blurred", "deblurred", " PSF"))
-    viewer.grid.enabled = True  # input, result and PSF side by side
-    viewer.reset_view()
+    _side_by_side(viewer, blurred)
     app.processEvents()
     p = out / "screenshot_deblur.png"
     viewer.screenshot(str(p), canvas_only=False)
@@ -48,7 +57,6 @@ def take_screenshots(out: str | Path, method: str = "wiener") -> list[Path]:
     exp.sliders[0].value = 0.1
     exp.sliders[2].value = 0.05
     exp.display.value = "log"
-    viewer.grid.enabled = False
     for layer in viewer.layers:
         layer.visible = layer.name == "PSF explorer"
     viewer.reset_view()
@@ -67,10 +75,7 @@ def take_screenshots(out: str | Path, method: str = "wiener") -> list[Path]:
     w.method.value = method
     w.run_button.clicked.emit()
     _wait(app, lambda: w._worker is None)
-    for layer in viewer.layers:
-        layer.visible = layer.name.endswith(("blurred", "deblurred", " PSF", "positions"))
-    viewer.grid.enabled = True
-    viewer.reset_view()
+    _side_by_side(viewer, blurred, extra=("positions",))
     app.processEvents()
     p = out / "screenshot_space_varying.png"
     viewer.screenshot(str(p), canvas_only=False)

@@ -22,7 +22,11 @@ def log_spectrum(x: torch.Tensor, win: int = SPECTRUM_WINDOW) -> torch.Tensor:
     Hann-windowed ``win x win`` tiles with 50 % overlap, averaged: the blur's modulation transfer function ``|H|^2``
     multiplies this spectrum, so its rings and anisotropy are directly visible (the classical power-spectrum cue).
     """
-    B = x.shape[0]
+    B, H, W = x.shape[0], *x.shape[-2:]
+    if H < win or W < win:  # small patches (space-varying identification): mirror them up to one window
+        ph, pw = max(0, win - H), max(0, win - W)
+        mode = "reflect" if ph < H and pw < W else "replicate"
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode=mode)
     tiles = F.unfold(x, kernel_size=win, stride=win // 2)  # (B, win*win, L)
     tiles = tiles.transpose(1, 2).reshape(B, -1, win, win)
     tiles = tiles - tiles.mean(dim=(-2, -1), keepdim=True)

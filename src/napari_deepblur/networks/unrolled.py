@@ -69,6 +69,9 @@ class SmallUNet(nn.Module):
                 nn.ModuleList([nn.ConvTranspose2d(c_next, c, 2, 2), nn.Sequential(*[_Res(c) for _ in range(n_res)])])
             )
         self.tail = nn.Conv2d(widths[0], 1, 3, 1, 1)
+        # start as the identity: the untrained network is plain Douglas–Rachford with an identity prior step
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         m = 2 ** (len(self.widths) - 1)
@@ -106,7 +109,7 @@ class UnrolledDR(nn.Module):
         self.config = {"iterations": iterations, "widths": list(widths), "n_res": n_res, "cg_iter": cg_iter}
         self.denoisers = nn.ModuleList([SmallUNet(widths, n_res) for _ in range(iterations)])
         # lam_k = exp(log_scale_k) * (sigma^2 + exp(log_floor)): proportional to the noise variance, never zero
-        self.log_scale = nn.Parameter(torch.zeros(iterations + 1))
+        self.log_scale = nn.Parameter(torch.full((iterations + 1,), 3.0))  # ~ Wiener: sigma^2 / Var(x)
         self.log_floor = nn.Parameter(torch.tensor(-7.0))
         self.cg_iter = cg_iter
 

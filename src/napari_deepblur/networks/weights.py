@@ -10,28 +10,30 @@ import torch
 
 from ..errors import WeightsError
 
-__all__ = ["load_identification", "weights_path"]
+__all__ = ["load_deblur", "load_identification", "weights_path"]
 
 
-def weights_path(kind: str, family: str) -> Path:
-    """``<package resources>/<kind>_<family>.pt``."""
+def weights_path(kind: str, family: str | None = None) -> Path:
+    """``<package resources>/<kind>_<family>.pt`` (``<kind>.pt`` without a family)."""
     from .. import resources
 
-    return Path(resources.__file__).parent / f"{kind}_{family}.pt"
+    return Path(resources.__file__).parent / (f"{kind}_{family}.pt" if family else f"{kind}.pt")
 
 
-def _load(path: Path, kind: str, family: str) -> dict:
+def _load(path: Path, kind: str, family: str | None) -> dict:
+    rebuild = f"napari-deepblur train {kind}" + (f" --family {family}" if family else "")
+    what = f"for family {family!r} " if family else ""
     if not path.exists():
         raise WeightsError(
-            f"no trained {kind} weights for family {family!r} ({path} is missing); reinstall the plugin or rebuild "
-            f"them with `napari-deepblur train {kind} --family {family}`"
+            f"no trained {kind} weights {what}({path} is missing); reinstall the plugin or rebuild "
+            f"them with `{rebuild}`"
         )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated, or not a weights-only file
         raise WeightsError(
             f"cannot read {path} ({type(exc).__name__}: {exc}); the file is damaged — reinstall the plugin or rebuild "
-            f"it with `napari-deepblur train {kind} --family {family}`"
+            f"it with `{rebuild}`"
         ) from exc
     if not isinstance(payload, dict) or payload.get("kind") != ("identification" if kind == "identify" else kind):
         raise WeightsError(f"{path} is not a napari-deepblur {kind} weights file")
@@ -86,3 +88,35 @@ def load_identification(family: str, device: torch.device | str = "cpu", path: s
 
         _DEVICE_CACHE[key] = copy.deepcopy(net).to(dev)
     return _DEVICE_CACHE[key], opts, meta
+
+
+@lru_cache(maxsize=4)
+def _load_deblur_cpu(path: str):
+    from .unrolled import UnrolledDR
+
+    p = _load(Path(path), "deblur", None)
+    cfg = p["config"]
+    net = UnrolledDR(cfg["iterations"], tuple(cfg["widths"]), cfg["n_res"], cfg.get("cg_iter", 20))
+    try:
+        net.load_state_dict(p["state_dict"])
+    except RuntimeError as exc:
+        raise WeightsError(f"{path} does not match the network architecture: {exc}") from exc
+    net.eval()
+    for q in net.parameters():
+        q.requires_grad_(False)
+    return net, json.loads(p.get("meta", "{}"))
+
+
+def load_deblur(device: torch.device | str = "cpu", path: str | Path | None = None):
+    """The unrolled deblurring network (one for all families) in eval mode on ``device``, and its metadata."""
+    path = str(path or weights_path("deblur"))
+    net, meta = _load_deblur_cpu(path)
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        return net, meta
+    key = ("deblur", path, str(dev))
+    if key not in _DEVICE_CACHE:
+        import copy
+
+        _DEVICE_CACHE[key] = copy.deepcopy(net).to(dev)
+    return _DEVICE_CACHE[key], meta

@@ -155,7 +155,8 @@ class BlurBatch:
     beta: torch.Tensor
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random rot90/flip of the whole batch and a random contrast/offset per item, staying inside [0, 1]."""
     B = x.shape[0]
     k = int(torch.randint(4, (1,), generator=gen))
     x = torch.rot90(x, k, dims=(-2, -1))
@@ -205,7 +206,7 @@ def synthesize(
         ``(batch_size,)`` factors multiplying sampled ``gamma`` (to mix narrow and wide aberration ranges).
     """
     idx = torch.randint(len(bank.patches), (batch_size,), generator=gen)
-    x = _augment(bank.patches[idx], gen)
+    x = augment(bank.patches[idx], gen)
     if gamma is None:
         gamma = family.sample(batch_size, generator=gen)
         if gamma_scale is not None:
