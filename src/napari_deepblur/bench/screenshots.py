@@ -53,6 +53,8 @@ def take_screenshots(out: str | Path, method: str = "deepblur") -> list[Path]:
     viewer.screenshot(str(p), canvas_only=False)
     paths.append(p)
 
+    viewer.window.remove_dock_widget("all")  # the explorer alone, on its own layer
+    viewer.layers.clear()
     _, exp = viewer.window.add_plugin_dock_widget("napari-deepblur", "PSF explorer")
     exp.sliders[0].value = 0.1
     exp.sliders[2].value = 0.05
