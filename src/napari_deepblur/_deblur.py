@@ -197,28 +197,23 @@ def deblur(
     alpha, beta, estimated = resolve_noise(x, noise)
     dev = resolve_device(device)
     fam, gamma, details = None, None, {}
-    if method == "selfdeblur":
-        if psf is not None:
-            raise DeblurInputError("SelfDeblur estimates its own kernel; with a known PSF use deepblur, rl, wiener, tv")
-        return _selfdeblur(
-            arr,
-            x,
-            offset,
-            scale,
-            in_shape,
-            family,
-            alpha,
-            beta,
-            estimated,
-            dev,
-            progress,
-            t0,
-            na=na,
-            wavelength=wavelength,
-            pixel_size=pixel_size,
-            fc=fc,
-            **method_options,
-        )
+    if method == "selfdeblur" and psf is not None:
+        raise DeblurInputError("SelfDeblur estimates its own kernel; with a known PSF use deepblur, rl, wiener, tv")
+
+    def prog(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done, total, method)
+
+    if method == "selfdeblur":  # blind by itself: no identification, its own kernel
+        from .selfdeblur import selfdeblur
+
+        opts = {"kernel_size": make_family(family, na=na, wavelength=wavelength, pixel_size=pixel_size, fc=fc).psf_size}
+        opts.update(method_options)
+        r = selfdeblur(x, sigma=restoration.effective_sigma(x, alpha, beta), device=dev, progress=prog, **opts)
+        out, kernel, t_id = r.image, r.kernel, 0.0
+        details = {"n_iter": opts.get("n_iter", 5000), "kernel_size": opts["kernel_size"]}
+        return _result(out, offset, scale, in_shape, None, kernel, None, method, alpha, beta, estimated, dev, t0,
+                       t_id, details)  # fmt: skip
     if psf is not None:
         if np.ndim(psf) == 3:
             fam = make_family(family, na=na, wavelength=wavelength, pixel_size=pixel_size, fc=fc)
@@ -232,11 +227,6 @@ def deblur(
         with torch.no_grad():
             kernel = fam.psf(g.double())[0].numpy()
     t_id = time.perf_counter() - t0
-
-    def prog(done: int, total: int) -> None:
-        if progress is not None:
-            progress(done, total, method)
-
     operator = None
     if kernel.ndim == 3 and method != "deepblur":
         operator = sv_operator(fam, torch.from_numpy(kernel)[None], x.shape, int(max(kernel.shape[-2:])))
@@ -248,12 +238,17 @@ def deblur(
         out = restoration.richardson_lucy(x, kernel, alpha, beta, operator=operator, progress=prog, **method_options)
     else:
         out = restoration.tv_deconvolution(x, kernel, alpha, beta, operator=operator, progress=prog, **method_options)
-    result = (offset + scale * out).astype(np.float32).reshape(in_shape)
+    return _result(out, offset, scale, in_shape, gamma, kernel, fam, method, alpha, beta, estimated, dev, t0, t_id,
+                   details)  # fmt: skip
+
+
+def _result(out, offset, scale, in_shape, gamma, kernel, fam, method, alpha, beta, estimated, dev, t0, t_id, details):
+    """Back to the input's intensity units and shape, with timings."""
     t_total = time.perf_counter() - t0
     return DeblurResult(
-        image=result,
+        image=(offset + scale * out).astype(np.float32).reshape(in_shape),
         gamma=gamma,
-        psf=kernel.astype(np.float32),
+        psf=np.asarray(kernel, dtype=np.float32),
         family=fam,
         method=method,
         noise=(alpha, beta),
@@ -261,51 +256,4 @@ def deblur(
         device=str(dev),
         timings={"identify": t_id, "deblur": t_total - t_id, "total": t_total},
         details=details,
-    )
-
-
-def _selfdeblur(
-    arr,
-    x,
-    offset,
-    scale,
-    in_shape,
-    family,
-    alpha,
-    beta,
-    estimated,
-    dev,
-    progress,
-    t0,
-    *,
-    na,
-    wavelength,
-    pixel_size,
-    fc,
-    **options,
-) -> DeblurResult:
-    from .restoration import effective_sigma
-    from .selfdeblur import selfdeblur
-
-    fam = make_family(family, na=na, wavelength=wavelength, pixel_size=pixel_size, fc=fc)
-    options.setdefault("kernel_size", fam.psf_size)
-
-    def prog(done: int, total: int) -> None:
-        if progress is not None:
-            progress(done, total, "selfdeblur")
-
-    r = selfdeblur(x, sigma=effective_sigma(x, alpha, beta), device=dev, progress=prog, **options)
-    result = (offset + scale * r.image).astype(np.float32).reshape(in_shape)
-    t_total = time.perf_counter() - t0
-    return DeblurResult(
-        image=result,
-        gamma=None,
-        psf=r.kernel,
-        family=None,
-        method="selfdeblur",
-        noise=(alpha, beta),
-        noise_estimated=estimated,
-        device=str(dev),
-        timings={"identify": 0.0, "deblur": t_total, "total": t_total},
-        details={"n_iter": options.get("n_iter", 5000), "kernel_size": options["kernel_size"]},
     )

@@ -15,7 +15,6 @@ product-convolution).
 from __future__ import annotations
 
 import json
-import math
 import platform
 import shlex
 import sys
@@ -27,6 +26,7 @@ import torch
 
 from ..networks.unrolled import UnrolledDR
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, conv2d_fft, crop, get_family, pad_reflect
+from ._checkpoint import load_checkpoint, save_checkpoint, warmup_cosine
 from .data import PatchBank, augment
 
 __all__ = ["DeblurConfig", "psnr", "train_deblur", "write_model_card"]
@@ -212,44 +212,17 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
     scalars = [net.log_scale, net.log_floor]
     convs = [p for n, p in net.named_parameters() if not n.startswith("log_")]
     opt = torch.optim.Adam([{"params": convs}, {"params": scalars, "lr": 10 * cfg.lr}], lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda s: (
-            min(1.0, (s + 1) / 100) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
-        ),
-    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(cfg.steps, 100, 0.02))
     gen = torch.Generator().manual_seed(cfg.seed)
     ckpt_path = run_dir / "checkpoint.pt"
-    step, history, elapsed = 0, [], 0.0
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=True)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        gen.set_state(ck["gen"])
-        step, history, elapsed = int(ck["step"]), json.loads(ck["history"]), float(ck["elapsed"])
+    step, history, elapsed = load_checkpoint(ckpt_path, net, opt, sched, gen)
+    if step:
         log(f"resumed from {ckpt_path} at step {step}")
     bank = PatchBank.build(cfg.bank_size, cfg.patch, seed=cfg.seed)
     counts = {k: bank.sources.count(k) for k in sorted(set(bank.sources))}
     log(f"patch bank: {counts}")
     fams = _families(cfg)
     val = _validation_set(cfg)
-
-    def save_checkpoint() -> None:
-        tmp = run_dir / "checkpoint.tmp"
-        torch.save(
-            {
-                "model": net.state_dict(),
-                "opt": opt.state_dict(),
-                "sched": sched.state_dict(),
-                "gen": gen.get_state(),
-                "step": step,
-                "history": json.dumps(history),
-                "elapsed": elapsed,
-            },
-            tmp,
-        )
-        tmp.replace(ckpt_path)
 
     from tqdm import tqdm
 
@@ -283,7 +256,7 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
                 f"high {v['high']:.2f} dB (input {v['none_input']:.2f} / {v['medium_input']:.2f} / "
                 f"{v['high_input']:.2f}) ({elapsed / 60:.1f} min)"
             )
-            save_checkpoint()
+            save_checkpoint(ckpt_path, net, opt, sched, gen, step, history, elapsed)
     bar.close()
     elapsed = time.time() - t0
     meta = {

@@ -8,7 +8,6 @@ Resumable from ``<run_dir>/checkpoint.pt``; writes the weights and a model card 
 from __future__ import annotations
 
 import json
-import math
 import platform
 import shlex
 import sys
@@ -20,6 +19,7 @@ import torch
 
 from ..networks.identification import IdentificationNet
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, conv2d_fft, get_family, psf_snr
+from ._checkpoint import load_checkpoint, save_checkpoint, warmup_cosine
 from .data import PatchBank, synthesize
 
 __all__ = [
@@ -231,44 +231,17 @@ def train_identify(
         raise NotImplementedError("space-varying identification training is not available yet")
     net = IdentificationNet(family.dim, family.bounds(), cfg.width, tuple(cfg.blocks), spectral=cfg.spectral)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda s: (
-            min(1.0, (s + 1) / 200) * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
-        ),
-    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(cfg.steps, 200, 0.01))
     gen = torch.Generator().manual_seed(cfg.seed)
     ckpt_path = run_dir / "checkpoint.pt"
-    step, history, elapsed = 0, [], 0.0
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=True)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        gen.set_state(ck["gen"])
-        step, history, elapsed = int(ck["step"]), json.loads(ck["history"]), float(ck["elapsed"])
+    step, history, elapsed = load_checkpoint(ckpt_path, net, opt, sched, gen)
+    if step:
         log(f"resumed from {ckpt_path} at step {step}")
     t_bank = time.time()
     bank = PatchBank.build(cfg.bank_size, cfg.patch, seed=cfg.seed)
     counts = {k: bank.sources.count(k) for k in sorted(set(bank.sources))}
     log(f"patch bank: {counts} in {time.time() - t_bank:.0f} s")
     val = _validation_set(cfg, family)
-
-    def save_checkpoint() -> None:
-        tmp = run_dir / "checkpoint.tmp"
-        torch.save(
-            {
-                "model": net.state_dict(),
-                "opt": opt.state_dict(),
-                "sched": sched.state_dict(),
-                "gen": gen.get_state(),
-                "step": step,
-                "history": json.dumps(history),
-                "elapsed": elapsed,
-            },
-            tmp,
-        )
-        tmp.replace(ckpt_path)
 
     net.train()
     t0 = time.time() - elapsed
@@ -317,7 +290,7 @@ def train_identify(
                 f"step {step}: loss {running:.4f}, val PSF SNR none {v['none']:.2f} / medium {v['medium']:.2f} / "
                 f"high {v['high']:.2f} dB ({elapsed / 60:.1f} min)"
             )
-            save_checkpoint()
+            save_checkpoint(ckpt_path, net, opt, sched, gen, step, history, elapsed)
     bar.close()
     elapsed = time.time() - t0
     meta = {
