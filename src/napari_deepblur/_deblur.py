@@ -17,6 +17,7 @@ from ._validate import as_image2d, normalize_intensity
 from .errors import DeblurInputError
 from .physics import Family, crop, pad_reflect
 from .physics.operators import BlurOperator, ConvolutionOperator, ProductConvolutionOperator
+from .tiling import default_overlap, process_tiled, resolve_tile, tile_chunks
 
 __all__ = ["METHODS", "DeblurResult", "deblur"]
 
@@ -89,10 +90,19 @@ def _check_psf(psf, fam: Family | None = None) -> np.ndarray:
     return k / k.sum(axis=(-2, -1), keepdims=True)
 
 
-def sv_operator(fam, psfs: torch.Tensor, shape: tuple[int, int], pad: int) -> ProductConvolutionOperator:
+def sv_operator(
+    fam,
+    psfs: torch.Tensor,
+    shape: tuple[int, int],
+    pad: int,
+    *,
+    origin: tuple[int, int] = (0, 0),
+    full_shape: tuple[int, int] | None = None,
+) -> ProductConvolutionOperator:
     """Product-convolution for an image of ``shape`` reflect-padded by ``pad``: maps computed on the image and
-    extended by replication (they are constant beyond the outer grid nodes)."""
-    maps = fam.maps(shape, dtype=psfs.dtype).to(psfs.device)
+    extended by replication (they are constant beyond the outer grid nodes). For a tile, ``origin`` and
+    ``full_shape`` place the window in the whole field so the tile sees its own local PSFs."""
+    maps = fam.maps(shape, dtype=psfs.dtype, full_shape=full_shape, origin=origin).to(psfs.device)
     maps = F.pad(maps[None], (pad, pad, pad, pad), mode="replicate")[0]
     return ProductConvolutionOperator(psfs, maps)
 
@@ -119,12 +129,16 @@ def run_unrolled(
     family: Family | None = None,
     progress: Callable[[int, int], None] | None = None,
     weights: str | None = None,
+    origin: tuple[int, int] = (0, 0),
+    full_shape: tuple[int, int] | None = None,
+    sigma2: float | None = None,
 ) -> np.ndarray:
     """The unrolled deblurring network on an image scaled to [0, 1].
 
     ``x`` is reflect-padded by the PSF radius (as in training) and deblurred with the convolution by ``kernel``
     (``(h, w)``) — or, for ``(K, h, w)`` PSFs on the grid of a space-varying ``family``, with its product-convolution
-    — and cropped back.
+    — and cropped back. ``origin``/``full_shape`` locate a tile in a space-varying field; ``sigma2`` is the mean
+    noise variance of the whole image (default: of ``x``), which sets the network's regularisation weights.
     """
     from .networks.weights import load_deblur
 
@@ -136,10 +150,12 @@ def run_unrolled(
         if kernel.ndim == 3:
             if family is None:
                 raise DeblurInputError("a grid of PSFs needs its space-varying family")
-            op: BlurOperator = sv_operator(family, k, x.shape, pad)
+            op: BlurOperator = sv_operator(family, k, x.shape, pad, origin=origin, full_shape=full_shape)
         else:
             op = ConvolutionOperator(k, tuple(y.shape[-2:]))
-        out = net(y, op, float(alpha), float(beta), progress=progress)
+        if sigma2 is None:
+            sigma2 = restoration.effective_sigma(x, alpha, beta) ** 2
+        out = net(y, op, float(alpha), float(beta), progress=progress, sigma2=sigma2)
     return crop(out, pad)[0, 0].cpu().numpy()
 
 
@@ -152,6 +168,8 @@ def deblur(
     psf=None,
     progress: Progress = None,
     *,
+    tile: int | str | None = "auto",
+    overlap: int | None = None,
     na: float | None = None,
     wavelength: float | None = None,
     pixel_size: float | None = None,
@@ -177,6 +195,13 @@ def deblur(
         ``"spatially-varying"`` family, a ``(K, h, w)`` stack of PSFs at the grid nodes (row-major) is accepted.
     progress : callable, optional
         ``progress(done, total, stage)`` called during long work.
+    tile : "auto", int or None
+        Restore by tiles of this side (dask ``map_overlap``) so memory stays flat on large images. ``"auto"`` tiles
+        images above :data:`~napari_deepblur.tiling.AUTO_TILE_PIXELS` with 512 px tiles; ``None`` or 0 never tiles.
+        The operator is estimated once for the whole image either way (convolution families: from the centre crop
+        the network reads; space-varying: from patches across the whole field). SelfDeblur is never tiled.
+    overlap : int, optional
+        Margin read around each tile (default: PSF size + 33, at least 64 px).
     na, wavelength, pixel_size, fc : float, optional
         Optical numbers of the microscope (see :func:`napari_deepblur.identify`).
     **method_options
@@ -227,19 +252,46 @@ def deblur(
         with torch.no_grad():
             kernel = fam.psf(g.double())[0].numpy()
     t_id = time.perf_counter() - t0
-    operator = None
-    if kernel.ndim == 3 and method != "deepblur":
-        operator = sv_operator(fam, torch.from_numpy(kernel)[None], x.shape, int(max(kernel.shape[-2:])))
-    if method == "deepblur":
-        out = run_unrolled(x, kernel, alpha, beta, dev, family=fam, progress=prog, **method_options)
-    elif method == "wiener":
-        out = restoration.wiener(x, kernel, alpha, beta, operator=operator, **method_options)
-    elif method == "rl":
-        out = restoration.richardson_lucy(x, kernel, alpha, beta, operator=operator, progress=prog, **method_options)
+    side = resolve_tile(tile, x.shape, method)
+    if side:
+        margin = default_overlap(max(kernel.shape[-2:])) if overlap is None else int(overlap)
+
+        def tile_prog(done: int, total: int) -> None:
+            if progress is not None:
+                progress(done, total, f"{method} (tiles)")
+
+        # regularisation set by the noise of the whole image, not of each tile
+        s = restoration.effective_sigma(x, alpha, beta)
+        opts = {**method_options, **({"sigma2": s**2} if method == "deepblur" else {"sigma": s})}
+
+        def restore_tile(window: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+            return _restore(window, kernel, fam, method, alpha, beta, dev, None, opts, origin, x.shape)
+
+        out = process_tiled(x, restore_tile, side, margin, progress=tile_prog)
+        details = {**details, "tile": side, "overlap": margin, "tiles": len(tile_chunks(x.shape[0], side))
+                   * len(tile_chunks(x.shape[1], side))}  # fmt: skip
     else:
-        out = restoration.tv_deconvolution(x, kernel, alpha, beta, operator=operator, progress=prog, **method_options)
+        out = _restore(x, kernel, fam, method, alpha, beta, dev, prog, method_options)
     return _result(out, offset, scale, in_shape, gamma, kernel, fam, method, alpha, beta, estimated, dev, t0, t_id,
                    details)  # fmt: skip
+
+
+def _restore(x, kernel, fam, method, alpha, beta, dev, prog, options, origin=(0, 0), full_shape=None) -> np.ndarray:
+    """One (non-blind) restoration of ``x`` (scaled to [0, 1]) by ``method`` with ``kernel``; ``origin`` and
+    ``full_shape`` place a tile in the field for space-varying PSF grids."""
+    operator = None
+    if kernel.ndim == 3 and method != "deepblur":
+        k = torch.from_numpy(np.ascontiguousarray(kernel))[None]
+        operator = sv_operator(fam, k, x.shape, int(max(kernel.shape[-2:])), origin=origin, full_shape=full_shape)
+    if method == "deepblur":
+        return run_unrolled(
+            x, kernel, alpha, beta, dev, family=fam, progress=prog, origin=origin, full_shape=full_shape, **options
+        )
+    if method == "wiener":
+        return restoration.wiener(x, kernel, alpha, beta, operator=operator, **options)
+    if method == "rl":
+        return restoration.richardson_lucy(x, kernel, alpha, beta, operator=operator, progress=prog, **options)
+    return restoration.tv_deconvolution(x, kernel, alpha, beta, operator=operator, progress=prog, **options)
 
 
 def _result(out, offset, scale, in_shape, gamma, kernel, fam, method, alpha, beta, estimated, dev, t0, t_id, details):

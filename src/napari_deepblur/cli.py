@@ -1,4 +1,4 @@
-"""Command line: ``napari-deepblur {view, bench} ...``.
+"""Command line: ``napari-deepblur {view, deblur, bench, train, screenshots} ...``.
 
 Heavy imports (torch, napari) happen inside the sub-commands so that ``--help`` is instant.
 """
@@ -18,6 +18,45 @@ def _view(args: argparse.Namespace) -> int:
     viewer.open_sample("napari-deepblur", f"cells_{args.sample.replace('-', '_')}")
     napari.run()
     return 0
+
+
+def _deblur_files(args: argparse.Namespace) -> int:
+    from .batch import BatchOptions, parse_noise, run_batch
+
+    tile: int | str | None = args.tile
+    if tile != "auto":
+        try:
+            tile = int(tile)
+        except ValueError:
+            raise ValueError(f"--tile must be 'auto', 0 or a tile side in pixels, got {args.tile!r}") from None
+    optics = {k: getattr(args, k) for k in ("na", "wavelength", "pixel_size", "fc") if getattr(args, k) is not None}
+    options = BatchOptions(
+        family=args.family,
+        noise=parse_noise(args.noise),
+        method=args.method,
+        device=args.device,
+        tile=tile,
+        overlap=args.overlap,
+        optics=optics,
+        skip_existing=args.skip_existing,
+        threads=args.threads,
+    )
+    statuses = run_batch(
+        args.inputs,
+        args.output,
+        options,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        log=lambda m: print(m, file=sys.stderr),
+    )
+    failed = sum(not s["ok"] for s in statuses)
+    done = sum(s["ok"] and not s.get("skipped") for s in statuses)
+    skipped = sum(bool(s.get("skipped")) for s in statuses)
+    print(f"{done} file(s) deblurred, {skipped} skipped, {failed} failed -> {args.output}")
+    if not statuses:
+        print("napari-deepblur: error: no image files found in the inputs", file=sys.stderr)
+        return 2
+    return 1 if failed else 0
 
 
 def _bench_operators(args: argparse.Namespace) -> int:
@@ -116,6 +155,9 @@ def _train_deblur(args: argparse.Namespace) -> int:
         val_every=args.val_every,
         stop_after=args.stop_after,
         threads=args.threads,
+        p_noiseless=args.p_noiseless,
+        p_perturb=args.p_perturb,
+        init=args.init or "",
     )
     run_dir = Path(args.run_dir or "runs/deblur")
     weights_dir = Path(args.weights_dir) if args.weights_dir else Path(resources_init).parent
@@ -137,6 +179,30 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("view", help="open napari with a sample image (blurred, with its true PSF and sharp image)")
     v.add_argument("--sample", choices=["zernike", "spatially-varying"], default="zernike")
     v.set_defaults(func=_view)
+
+    from ._deblur import METHODS
+
+    d = sub.add_parser(
+        "deblur",
+        help="deblur image files (TIFF/PNG, 2D or stacks): <stem>_deblurred.tif, <stem>_psf.tif, <stem>.json",
+    )
+    d.add_argument("inputs", nargs="+", help="image files or folders (their image files)")
+    d.add_argument("-o", "--output", required=True, help="output folder (created; inputs are never overwritten)")
+    d.add_argument("--family", default="zernike", choices=["zernike", "gaussian", "spatially-varying"])
+    d.add_argument("--noise", default="auto", help="auto, none, medium, high or ALPHA,BETA (image scaled to [0, 1])")
+    d.add_argument("--method", default="deepblur", choices=list(METHODS))
+    d.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    d.add_argument("--tile", default="auto", help="tile side in px, 'auto' (tiles above 1536x1536) or 0 (never)")
+    d.add_argument("--overlap", type=int, default=None, help="margin around tiles in px (default PSF size + 33)")
+    d.add_argument("--na", type=float, help="numerical aperture (with --wavelength and --pixel-size, or fc)")
+    d.add_argument("--wavelength", type=float, help="emission wavelength, same unit as the pixel size (µm)")
+    d.add_argument("--pixel-size", type=float, help="pixel size (default: from the TIFF metadata when in µm)")
+    d.add_argument("--fc", type=float, help="cutoff frequency NA*pixel/wavelength in cycles/pixel, instead")
+    d.add_argument("--workers", type=int, default=0, help="run files on a local dask cluster of N processes")
+    d.add_argument("--scheduler", help="address of an existing dask.distributed scheduler to run the files on")
+    d.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
+    d.add_argument("--skip-existing", action="store_true", help="skip files whose sidecar already exists")
+    d.set_defaults(func=_deblur_files)
 
     b = sub.add_parser("bench", help="benchmarks")
     bsub = b.add_subparsers(dest="bench", required=True)
@@ -247,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument("--val-every", type=int, default=300)
     td.add_argument("--stop-after", type=int, default=0, help="stop (and write the weights) at this step")
     td.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    td.add_argument("--p-noiseless", type=float, default=0.15, help="share of noiseless training items")
+    td.add_argument("--p-perturb", type=float, default=0.5, help="share of items deblurred with a perturbed operator")
+    td.add_argument("--init", help="start from these weights (fine-tuning; fresh optimiser and schedule)")
     td.add_argument("--run-dir", help="checkpoints (default runs/deblur); an existing one is resumed")
     td.add_argument("--weights-dir", help="where the weights and model card go (default: the package resources)")
     td.set_defaults(func=_train_deblur)

@@ -54,6 +54,7 @@ def wiener(
     *,
     balance: float | None = None,
     operator: BlurOperator | None = None,
+    sigma: float | None = None,
 ) -> np.ndarray:
     """Wiener deconvolution of ``y`` (2D, scaled to [0, 1]) by ``psf``.
 
@@ -69,8 +70,11 @@ def wiener(
         Regularisation weight (default from the noise level).
     operator : BlurOperator, optional
         For space-varying blur: a product-convolution built on the *padded* image shape (see :func:`_sv_operator`).
+    sigma : float, optional
+        Mean noise standard deviation that sets the default regularisation (default: :func:`effective_sigma` of
+        ``y``; a tile of a large image passes the whole image's value).
     """
-    s = effective_sigma(y, alpha, beta)
+    s = effective_sigma(y, alpha, beta) if sigma is None else float(sigma)
     bal = WIENER_BALANCE[0] * s**2 + WIENER_BALANCE[1] if balance is None else balance
     p = _pad_width(psf)
     yp = pad_reflect(torch.from_numpy(np.ascontiguousarray(y)), p).numpy()
@@ -93,9 +97,10 @@ def richardson_lucy(
     n_iter: int | None = None,
     operator: BlurOperator | None = None,
     progress: Progress = None,
+    sigma: float | None = None,
 ) -> np.ndarray:
     """Richardson–Lucy deconvolution; the iteration count (the regularisation) defaults from the noise level."""
-    s = effective_sigma(y, alpha, beta)
+    s = effective_sigma(y, alpha, beta) if sigma is None else float(sigma)
     c, lo, hi = RL_ITER
     n = int(np.clip(round(c / max(s, 1e-6)), lo, hi)) if n_iter is None else int(n_iter)
     p = _pad_width(psf)
@@ -151,9 +156,10 @@ def tv_deconvolution(
     n_iter: int = 150,
     operator: BlurOperator | None = None,
     progress: Progress = None,
+    sigma: float | None = None,
 ) -> np.ndarray:
     """Total-variation deconvolution ``argmin 1/2 ||A x - y||^2 + mu ||grad x||_{2,1}`` (Chambolle–Pock)."""
-    s = effective_sigma(y, alpha, beta)
+    s = effective_sigma(y, alpha, beta) if sigma is None else float(sigma)
     mu = TV_MU[0] * s**2 + TV_MU[1] if mu is None else mu
     p = _pad_width(psf)
     t = pad_reflect(torch.from_numpy(np.ascontiguousarray(y)).double(), p)[None, None]

@@ -125,13 +125,19 @@ class UnrolledDR(nn.Module):
         beta: torch.Tensor | float,
         *,
         progress=None,
+        sigma2: torch.Tensor | float | None = None,
     ) -> torch.Tensor:
         """Deblur ``y`` ``(B, 1, H, W)`` (scaled to about [0, 1]) given the operator and the noise levels.
 
-        ``progress``, if given, is called with ``(step, total)`` after each iteration.
+        ``progress``, if given, is called with ``(step, total)`` after each iteration. ``sigma2``, the mean noise
+        variance that sets the λ_k, defaults to the mean over ``y``; a tile of a larger image passes the whole
+        image's value so that every tile uses the same λ_k.
         """
         sig = noise_map(y, alpha, beta)
-        sigma2 = sig.square().mean(dim=(1, 2, 3))  # (B,)
+        if sigma2 is None:
+            sigma2 = sig.square().mean(dim=(1, 2, 3))  # (B,)
+        else:
+            sigma2 = torch.as_tensor(sigma2, dtype=y.dtype, device=y.device).reshape(-1).expand(y.shape[0])
         kw = {} if op.__class__.__name__ == "ConvolutionOperator" else {"max_iter": self.cg_iter, "tol": 1e-4}
         aty = op.A_adjoint(y)
         x = op.solve(aty, self.lam(0, sigma2), **kw)

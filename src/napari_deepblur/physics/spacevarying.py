@@ -48,12 +48,28 @@ def _weights_1d(n: int, g: int, dtype=torch.float64) -> torch.Tensor:
     return w
 
 
-def partition_of_unity(shape: tuple[int, int], grid: tuple[int, int], dtype=torch.float32, device=None) -> torch.Tensor:
-    """Smooth maps ``f_k`` on an ``H x W`` image for a ``gy x gx`` grid, ``(gy * gx, H, W)``, row-major nodes."""
+def partition_of_unity(
+    shape: tuple[int, int],
+    grid: tuple[int, int],
+    dtype=torch.float32,
+    device=None,
+    *,
+    full_shape: tuple[int, int] | None = None,
+    origin: tuple[int, int] = (0, 0),
+) -> torch.Tensor:
+    """Smooth maps ``f_k`` on an ``H x W`` image for a ``gy x gx`` grid, ``(gy * gx, H, W)``, row-major nodes.
+
+    With ``full_shape``, the maps of the ``H x W`` window at ``origin`` (top-left pixel) of an image of that shape —
+    what a tile of a large image needs, without building the maps of the whole field.
+    """
     H, W = shape
     gy, gx = grid
-    wy = _weights_1d(H, gy)
-    wx = _weights_1d(W, gx)
+    fh, fw = full_shape or shape
+    r0, c0 = origin
+    if r0 < 0 or c0 < 0 or r0 + H > fh or c0 + W > fw:
+        raise ValueError(f"window {shape} at {origin} does not fit in an image of shape {full_shape}")
+    wy = _weights_1d(fh, gy)[:, r0 : r0 + H]
+    wx = _weights_1d(fw, gx)[:, c0 : c0 + W]
     maps = wy[:, None, :, None] * wx[None, :, None, :]  # (gy, gx, H, W)
     return maps.reshape(gy * gx, H, W).to(device=device, dtype=dtype)
 
@@ -188,9 +204,18 @@ class SpaceVaryingFamily(Family):
         psf = diffraction_psf(z.reshape(B * K, -1), self.fc, self.psf_size, self.pupil_size, self.noll)
         return psf.reshape(B, K, self.psf_size, self.psf_size)
 
-    def maps(self, shape: tuple[int, int], device=None, dtype=torch.float32) -> torch.Tensor:
-        """The partition-of-unity maps on an ``H x W`` image, ``(K, H, W)``."""
-        return partition_of_unity(shape, self.grid, dtype=dtype, device=device)
+    def maps(
+        self,
+        shape: tuple[int, int],
+        device=None,
+        dtype=torch.float32,
+        *,
+        full_shape: tuple[int, int] | None = None,
+        origin: tuple[int, int] = (0, 0),
+    ) -> torch.Tensor:
+        """The partition-of-unity maps on an ``H x W`` image, ``(K, H, W)`` (or on a window of a larger image of
+        ``full_shape`` whose top-left pixel is ``origin``)."""
+        return partition_of_unity(shape, self.grid, dtype=dtype, device=device, full_shape=full_shape, origin=origin)
 
     def operator(self, gamma: torch.Tensor, shape: tuple[int, int]) -> BlurOperator:
         return self.operator_from_psf(self.psf(gamma), shape)

@@ -55,6 +55,7 @@ class DeblurConfig:
     val_every: int = 300
     val_size: int = 48
     threads: int = 0
+    init: str = ""
     families: list = field(default_factory=list)
 
 
@@ -209,6 +210,10 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
     weights_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     net = UnrolledDR(cfg.iterations, tuple(cfg.widths), cfg.n_res)
+    if cfg.init:
+        # fine-tuning: start from shipped weights (same architecture), fresh optimiser and schedule
+        net.load_state_dict(torch.load(cfg.init, weights_only=True)["state_dict"])
+        log(f"initialised from {cfg.init}")
     scalars = [net.log_scale, net.log_floor]
     convs = [p for n, p in net.named_parameters() if not n.startswith("log_")]
     opt = torch.optim.Adam([{"params": convs}, {"params": scalars, "lr": 10 * cfg.lr}], lr=cfg.lr)

@@ -1,0 +1,404 @@
+"""Headless batch deblurring: image files in; deblurred TIFF, PSF TIFF and a JSON provenance sidecar out.
+
+Used by ``napari-deepblur deblur INPUT... -o OUTDIR``. Every file is independent: one that fails is reported (one
+line) and the others still finish. Files run in this process, on a local ``dask.distributed`` cluster
+(``workers``) or on an existing one (``scheduler``); each file's tiles run inside the task that handles the file.
+Outputs are written under a temporary name and renamed when complete, the sidecar last, so a sidecar marks a
+finished file; no output may replace an input.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DeblurInputError, WeightsError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "BatchOptions",
+    "expand_inputs",
+    "output_paths",
+    "parse_noise",
+    "process_file",
+    "read_image",
+    "run_batch",
+]
+
+#: File types read (TIFF through tifffile, the others through imageio).
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+
+
+@dataclass
+class BatchOptions:
+    """What to do with every file (all recorded in the sidecars)."""
+
+    family: str = "zernike"
+    noise: str | tuple[float, float] = "auto"
+    method: str = "deepblur"
+    device: str = "auto"
+    tile: int | str | None = "auto"
+    overlap: int | None = None
+    optics: dict = field(default_factory=dict)
+    skip_existing: bool = False
+    threads: int = 0
+
+
+def parse_noise(text: str) -> str | tuple[float, float]:
+    """``"auto"``, a level name (``none``, ``medium``, ``high``) or ``"ALPHA,BETA"``."""
+    text = text.strip()
+    if "," in text:
+        try:
+            a, b = (float(v) for v in text.split(","))
+        except ValueError as exc:
+            raise DeblurInputError(f"noise {text!r}: expected two numbers ALPHA,BETA (e.g. 0.01,0.02)") from exc
+        return (a, b)
+    return text
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Files given, plus the image files directly inside given folders (sorted); missing paths are kept so that
+    they are reported as failures."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            out.append(p)
+    seen: set[Path] = set()
+    unique = []
+    for p in out:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def output_paths(path: Path, outdir: Path) -> dict[str, Path]:
+    """``<stem>_deblurred.tif``, ``<stem>_psf.tif`` and ``<stem>.json`` in ``outdir``."""
+    stem = path.name
+    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return {
+        "image": outdir / f"{stem}_deblurred.tif",
+        "psf": outdir / f"{stem}_psf.tif",
+        "sidecar": outdir / f"{stem}.json",
+    }
+
+
+def read_image(path: Path) -> tuple[np.ndarray, dict]:
+    """The pixel data and the metadata worth keeping: TIFF resolution tags, ImageJ ``spacing``/``unit``/axes, the
+    pixel size in µm when the file states one."""
+    if not path.exists():
+        raise DeblurInputError("file not found")
+    suffix = path.suffix.lower()
+    meta: dict = {}
+    try:
+        if suffix in (".tif", ".tiff"):
+            import logging
+
+            import tifffile
+
+            logging.getLogger("tifffile").setLevel(logging.ERROR)  # corrupt files: our one-line error suffices
+            with tifffile.TiffFile(path) as tf:
+                arr = tf.series[0].asarray()
+                meta["axes"] = tf.series[0].axes
+                page = tf.pages[0]
+                tags = page.tags
+                if "XResolution" in tags and "YResolution" in tags:
+                    meta["resolution"] = (tags["XResolution"].value, tags["YResolution"].value)
+                    unit = tags["ResolutionUnit"].value if "ResolutionUnit" in tags else 1
+                    meta["resolutionunit"] = int(unit)
+                if tf.is_imagej:
+                    ij = tf.imagej_metadata or {}
+                    meta["imagej"] = {k: ij[k] for k in ("spacing", "unit", "finterval") if k in ij}
+        elif suffix in IMAGE_SUFFIXES:
+            import imageio.v3 as iio
+
+            arr = np.asarray(iio.imread(path))
+        else:
+            raise DeblurInputError(f"unsupported file type {suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
+    except DeblurInputError:
+        raise
+    except Exception as exc:  # corrupt or truncated files: tifffile and imageio raise many types
+        raise DeblurInputError(f"cannot read the image ({type(exc).__name__}: {exc})") from exc
+    meta["pixel_size_um"] = _pixel_size_um(meta)
+    return arr, meta
+
+
+def _pixel_size_um(meta: dict) -> float | None:
+    """Pixel size in µm from ImageJ units or TIFF resolution tags (None when the file does not say)."""
+    res = meta.get("resolution")
+    if not res:
+        return None
+    num, den = res[0] if isinstance(res[0], tuple) else (res[0], 1)
+    if not num:
+        return None
+    per_unit = num / den  # pixels per unit
+    unit = str(meta.get("imagej", {}).get("unit", "")).lower()
+    if unit in ("micron", "um", "µm", "\\u00b5m", "microns"):
+        return 1.0 / per_unit
+    if unit == "nm":
+        return 1e-3 / per_unit
+    if meta.get("resolutionunit") == 3 and not unit:  # centimetre
+        return 1e4 / per_unit
+    return None
+
+
+def _planes(arr: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``(n, H, W)`` planes of a 2D image or a stack (leading axes flattened); RGB(A) is refused."""
+    if arr.ndim >= 3 and arr.shape[-1] in (3, 4) and min(arr.shape[-3:-1]) > 4:
+        raise DeblurInputError(f"looks like an RGB(A) image {arr.shape}; save one channel per file")
+    if arr.ndim < 2:
+        raise DeblurInputError(f"a 2D image or a stack of 2D images is expected, got shape {arr.shape}")
+    lead = arr.shape[:-2]
+    return arr.reshape(-1, *arr.shape[-2:]), lead
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
+    """Write through ``write(tmp)`` to a temporary file beside ``target``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".partial" + target.suffix, dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; outputs get the usual permissions
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _write_tiff(path: Path, data: np.ndarray, meta: dict) -> None:
+    import tifffile
+
+    kwargs: dict = {"metadata": {}}
+    if meta.get("resolution"):
+        kwargs["resolution"] = meta["resolution"]
+        if "resolutionunit" in meta and "imagej" not in meta:
+            kwargs["resolutionunit"] = meta["resolutionunit"]
+    if "imagej" in meta:
+        kwargs["imagej"] = True
+        kwargs["metadata"] = dict(meta["imagej"])
+    if "axes" in meta and len(meta["axes"]) == data.ndim:
+        kwargs["metadata"]["axes"] = meta["axes"]
+    tifffile.imwrite(path, data, **kwargs)
+
+
+def process_file(
+    path: str | Path,
+    outdir: str | Path,
+    options: BatchOptions,
+    inputs: Iterable[str | Path] = (),
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict:
+    """Deblur one file (every plane of a stack) and write its three outputs; returns the sidecar's content.
+
+    Raises
+    ------
+    DeblurInputError
+        When the file cannot be read or processed, or an output would replace an input.
+    """
+    from . import __version__
+    from ._deblur import deblur
+
+    t0 = time.perf_counter()
+    path, outdir = Path(path), Path(outdir)
+    outs = output_paths(path, outdir)
+    protected = {Path(p).resolve() for p in inputs} | {path.resolve()}
+    clash = [str(p) for p in outs.values() if p.resolve() in protected]
+    if clash:
+        raise DeblurInputError(f"output {clash[0]} would overwrite an input; choose another output folder")
+    if options.skip_existing and outs["sidecar"].exists():
+        return {"skipped": True, "input": str(path)}
+    if options.threads:
+        import torch
+
+        torch.set_num_threads(options.threads)
+    arr, meta = read_image(path)
+    checksum = _sha256(path)
+    planes, lead = _planes(arr)
+    t_read = time.perf_counter() - t0
+    optics = dict(options.optics)
+    pixel_source = "given" if optics.get("pixel_size") else None
+    if optics.get("na") and optics.get("wavelength") and not optics.get("pixel_size") and not optics.get("fc"):
+        if not meta["pixel_size_um"]:
+            raise DeblurInputError("the file states no pixel size in µm; give --pixel-size (or --fc)")
+        optics["pixel_size"] = meta["pixel_size_um"]  # wavelength then in µm
+        pixel_source = "file metadata (µm)"
+    out = np.empty(planes.shape, dtype=np.float32)
+    psfs, records = [], []
+    for i, plane in enumerate(planes):
+
+        def plane_progress(done: int, total: int, stage: str, i: int = i) -> None:
+            if progress is not None:
+                progress(done, total, f"plane {i + 1}/{len(planes)}: {stage}")
+
+        res = deblur(
+            plane,
+            family=options.family,
+            noise=options.noise,
+            method=options.method,
+            device=options.device,
+            progress=plane_progress,
+            tile=options.tile,
+            overlap=options.overlap,
+            **optics,
+        )
+        out[i] = res.image
+        psfs.append(res.psf)
+        records.append(
+            {
+                "plane": i,
+                "gamma": res.named_gamma,
+                "noise": {"alpha": res.noise[0], "beta": res.noise[1], "estimated": res.noise_estimated},
+                "timings_s": res.timings,
+                "tiling": {k: res.details[k] for k in ("tile", "overlap", "tiles") if k in res.details},
+            }
+        )
+    t_proc = time.perf_counter() - t0 - t_read
+    image = out.reshape(arr.shape[:-2] + out.shape[-2:]) if lead else out[0]
+    psf = np.stack(psfs) if len(psfs) > 1 else psfs[0]
+    outdir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(outs["image"], lambda p: _write_tiff(p, image, meta))
+    _atomic_write(outs["psf"], lambda p: _write_tiff(p, psf.astype(np.float32), {}))
+    fam = res.family
+    sidecar = {
+        "software": "napari-deepblur",
+        "version": __version__,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv) if sys.argv else "",
+        "input": {
+            "path": str(path.resolve()),
+            "sha256": checksum,
+            "shape": list(arr.shape),
+            "dtype": str(arr.dtype),
+            "pixel_size_um": meta["pixel_size_um"],
+        },
+        "outputs": {k: str(v.resolve()) for k, v in outs.items()},
+        "family": fam.name if fam is not None else options.family,
+        "optics": fam.optics if fam is not None else {},
+        "pixel_size_source": pixel_source,
+        "method": options.method,
+        "device": res.device,
+        "options": {k: v for k, v in asdict(options).items() if k not in ("optics",)},
+        "psf": {
+            "shape": list(psf.shape),
+            "note": "convolution kernel (y = psf * x), centred, sums to 1"
+            + ("; a grid of PSFs (row-major nodes) per plane" if psf.ndim - (len(psfs) > 1) == 3 else ""),
+        },
+        "planes": records,
+        "timings_s": {"read": t_read, "process": t_proc},
+    }
+    sidecar["timings_s"]["total"] = time.perf_counter() - t0
+    text = json.dumps(sidecar, indent=2, default=_json_default)
+    _atomic_write(outs["sidecar"], lambda p: p.write_text(text))
+    return sidecar
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, tuple):
+        return list(o)
+    return str(o)
+
+
+def _process_safe(path: Path, outdir: Path, options: BatchOptions, inputs: tuple) -> dict:
+    """:func:`process_file` that reports a failure as ``{"error": ...}`` instead of raising (for cluster tasks)."""
+    try:
+        rec = process_file(path, outdir, options, inputs)
+        return {"input": str(path), "ok": True, "skipped": bool(rec.get("skipped"))}
+    except (DeblurInputError, WeightsError, OSError) as exc:
+        return {"input": str(path), "ok": False, "error": str(exc)}
+    except Exception as exc:  # keep the batch going; the message names the type
+        return {"input": str(path), "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def run_batch(
+    inputs: Iterable[str | Path],
+    outdir: str | Path,
+    options: BatchOptions,
+    *,
+    workers: int = 0,
+    scheduler: str | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
+    """Process every input file; returns one status dict per file (``ok``, ``error``).
+
+    Parameters
+    ----------
+    inputs : iterable of path
+        Image files and folders (their image files, not recursive).
+    outdir : path
+        Output folder (created).
+    options : BatchOptions
+    workers : int
+        ``> 0``: start a local ``dask.distributed`` cluster of that many single-threaded worker processes.
+    scheduler : str, optional
+        Address of an existing ``dask.distributed`` scheduler (e.g. ``tcp://10.0.0.5:8786``).
+    log : callable
+        Where the one-line failure messages go.
+    """
+    from tqdm import tqdm
+
+    files = expand_inputs(inputs)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    statuses: list[dict] = []
+    bar = tqdm(total=len(files), desc="deblur", unit="file", file=sys.stderr, disable=None)
+    every = tuple(str(f) for f in files)
+    if scheduler or workers:
+        from distributed import Client, LocalCluster, as_completed
+
+        if scheduler:
+            client, cluster = Client(scheduler), None
+        else:
+            cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None)
+            client = Client(cluster)
+        try:
+            if not options.threads:
+                options = BatchOptions(**{**asdict(options), "threads": 1})
+            futures = [client.submit(_process_safe, f, outdir, options, every, pure=False) for f in files]
+            for fut in as_completed(futures):
+                statuses.append(fut.result())
+                bar.update(1)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    else:
+        for f in files:
+            bar.set_postfix_str(f.name)
+            statuses.append(_process_safe(f, outdir, options, every))
+            bar.update(1)
+    bar.close()
+    order = {str(f): i for i, f in enumerate(files)}
+    statuses.sort(key=lambda s: order.get(s["input"], 0))
+    for s in statuses:
+        if not s["ok"]:
+            log(f"error: {s['input']}: {s['error']}")
+    return statuses

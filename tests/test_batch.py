@@ -1,0 +1,142 @@
+"""Headless batch CLI: mixed folders, sidecars, failures that do not stop the batch, inputs never touched."""
+
+import hashlib
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+
+from napari_deepblur import __version__
+from napari_deepblur._sample_data import make_sample
+from napari_deepblur.batch import BatchOptions, expand_inputs, output_paths, parse_noise, process_file, run_batch
+from napari_deepblur.cli import main
+from napari_deepblur.errors import DeblurInputError
+
+GAMMA = [0.05, -0.03, 0.02, 0.0, 0.03, -0.02, 0.01, 0.02]
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """uint16 ImageJ TIFF with a pixel size, 8-bit PNG, a 2-frame stack, an RGB PNG and a corrupt TIFF."""
+    d = tmp_path / "in"
+    d.mkdir()
+    y = make_sample("zernike", GAMMA, shape=(128, 128), seed=1)["blurred"]
+    u16 = (np.clip(y, 0, None) / y.max() * 60000).astype(np.uint16)
+    tifffile.imwrite(d / "cells.tif", u16, imagej=True, resolution=(1 / 0.065, 1 / 0.065), metadata={"unit": "um"})
+    iio.imwrite(d / "cells8.png", (np.clip(y, 0, 1) * 255).astype(np.uint8))
+    tifffile.imwrite(d / "movie.tif", np.stack([u16, u16[::-1]]), imagej=True, metadata={"axes": "TYX"})
+    iio.imwrite(d / "rgb.png", np.zeros((80, 80, 3), np.uint8) + np.arange(80, dtype=np.uint8)[:, None, None])
+    (d / "broken.tif").write_bytes(b"II*\x00not a tiff at all")
+    (d / "notes.txt").write_text("not an image: ignored when a folder is given")
+    return d
+
+
+GOOD = ("cells", "cells8", "movie")
+BAD = ("rgb", "broken")
+
+
+def test_cli_processes_a_mixed_folder_and_reports_each_failure(folder, tmp_path, capsys):
+    before = {p.name: _sha(p) for p in folder.iterdir()}
+    out = tmp_path / "out"
+    rc = main(["deblur", str(folder), "-o", str(out), "--noise", "0.01,0.01", "--na", "1.2", "--wavelength", "0.52",
+               "--pixel-size", "0.065"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1  # two files failed
+    assert {p.name: _sha(p) for p in folder.iterdir()} == before  # inputs untouched
+    for stem in BAD:
+        assert sum(line.startswith(f"error: {folder / stem}") for line in err.splitlines()) == 1
+    assert "RGB" in err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"{s}{suffix}" for s in GOOD for suffix in ("_deblurred.tif", "_psf.tif", ".json"))
+    # no temporary files left behind
+    assert not any(".partial" in n for n in names)
+
+    with tifffile.TiffFile(out / "cells_deblurred.tif") as tf:
+        img = tf.series[0].asarray()
+        assert img.dtype == np.float32 and img.shape == (128, 128) and np.isfinite(img).all()
+        num, den = tf.pages[0].tags["XResolution"].value
+        assert num / den == pytest.approx(1 / 0.065, rel=1e-3)  # resolution kept
+    movie = tifffile.imread(out / "movie_deblurred.tif")
+    assert movie.shape == (2, 128, 128) and movie.dtype == np.float32
+    assert tifffile.imread(out / "movie_psf.tif").shape == (2, 31, 31)
+    psf = tifffile.imread(out / "cells_psf.tif")
+    assert psf.shape == (31, 31) and psf.sum() == pytest.approx(1, abs=1e-4)
+
+    side = json.loads((out / "cells.json").read_text())
+    assert side["version"] == __version__ and side["software"] == "napari-deepblur"
+    assert side["input"]["sha256"] == before["cells.tif"]
+    assert side["input"]["dtype"] == "uint16" and side["input"]["pixel_size_um"] == pytest.approx(0.065, rel=1e-3)
+    assert side["family"] == "zernike" and side["method"] == "deepblur" and side["device"] == "cpu"
+    assert side["optics"]["fc"] == pytest.approx(1.2 * 0.065 / 0.52)
+    plane = side["planes"][0]
+    assert set(plane["gamma"]) == {"defocus", "astig_oblique", "astig_vertical", "coma_vertical", "coma_horizontal",
+                                   "trefoil_vertical", "trefoil_oblique", "spherical"}  # fmt: skip
+    assert plane["noise"] == {"alpha": 0.01, "beta": 0.01, "estimated": False}
+    assert {"identify", "deblur", "total"} <= set(plane["timings_s"])
+    assert side["timings_s"]["total"] > 0
+    assert len(json.loads((out / "movie.json").read_text())["planes"]) == 2
+
+
+def test_pixel_size_comes_from_the_file_when_not_given(folder, tmp_path):
+    side = process_file(folder / "cells.tif", tmp_path / "o", BatchOptions(optics={"na": 1.2, "wavelength": 0.52}))
+    assert side["pixel_size_source"].startswith("file metadata")
+    assert side["optics"]["pixel_size"] == pytest.approx(0.065, rel=1e-3)
+    with pytest.raises(DeblurInputError, match="no pixel size"):
+        process_file(folder / "cells8.png", tmp_path / "o", BatchOptions(optics={"na": 1.2, "wavelength": 0.52}))
+
+
+def test_an_output_never_replaces_an_input(folder):
+    # writing into the input folder is fine, unless an output name is an input's name
+    clash = folder / "cells_deblurred.tif"
+    tifffile.imwrite(clash, np.ones((96, 96), np.uint16) * np.arange(96, dtype=np.uint16))
+    before = _sha(clash)
+    statuses = run_batch([folder / "cells.tif", clash], folder, BatchOptions(noise="none"), log=lambda m: None)
+    assert not statuses[0]["ok"] and "would overwrite an input" in statuses[0]["error"]
+    assert _sha(clash) == before
+
+
+def test_skip_existing_and_cli_errors(folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["deblur", str(folder / "cells8.png"), "-o", str(out), "--method", "wiener"]
+    assert main(args) == 0
+    first = (out / "cells8.json").read_text()
+    assert main([*args, "--skip-existing"]) == 0
+    assert (out / "cells8.json").read_text() == first
+    assert "1 skipped" in capsys.readouterr().out
+    assert main(["deblur", str(tmp_path / "missing.tif"), "-o", str(out)]) == 1
+    assert "file not found" in capsys.readouterr().err
+    assert main(["deblur", str(folder / "cells8.png"), "-o", str(out), "--noise", "1,x"]) == 2
+    assert main(["deblur", str(folder / "cells8.png"), "-o", str(out), "--tile", "huge"]) == 2
+
+
+def test_small_helpers(folder, tmp_path):
+    assert parse_noise("auto") == "auto" and parse_noise("0.1, 0.2") == (0.1, 0.2)
+    files = expand_inputs([folder, folder / "cells.tif"])
+    assert [f.name for f in files] == ["broken.tif", "cells.tif", "cells8.png", "movie.tif", "rgb.png"]
+    assert output_paths(folder / "a.b.TIFF", tmp_path)["image"].name == "a.b_deblurred.tif"
+
+
+def test_tiled_file_records_its_tiles(tmp_path):
+    y = make_sample("zernike", GAMMA, shape=(300, 260), seed=2)["blurred"]
+    tifffile.imwrite(tmp_path / "big.tif", y.astype(np.float32))
+    side = process_file(tmp_path / "big.tif", tmp_path / "o", BatchOptions(method="wiener", tile=160, overlap=48))
+    assert side["planes"][0]["tiling"] == {"tile": 160, "overlap": 48, "tiles": 4}
+
+
+def test_files_run_on_a_local_dask_cluster(folder, tmp_path):
+    """A LocalCluster of 2 worker processes handles the folder; failures still come back one per file."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    messages = []
+    statuses = run_batch([folder], out, BatchOptions(noise="none", method="wiener"), workers=2, log=messages.append)
+    assert [s["ok"] for s in statuses] == [False, True, True, True, False]  # broken, cells, cells8, movie, rgb
+    assert len(messages) == 2
+    for stem in GOOD:
+        side = json.loads((out / f"{stem}.json").read_text())
+        assert side["options"]["threads"] == 1 and side["method"] == "wiener"
