@@ -82,6 +82,39 @@ def test_deblur_widget_runs_on_the_sample(make_napari_viewer, qtbot):
     assert len(viewer.layers) == n_layers
 
 
+def test_dask_backed_stack_is_deblurred_by_tiles(make_napari_viewer, qtbot, monkeypatch):
+    """A lazy (dask) stack: only the planes asked for are computed; a large plane goes through the tiling."""
+    import dask.array as da
+
+    import napari_deepblur.tiling as tiling
+    from napari_deepblur._sample_data import make_sample
+
+    monkeypatch.setattr(tiling, "AUTO_TILE_PIXELS", 150 * 150)  # make 256 x 256 planes "large"
+    monkeypatch.setattr(tiling, "DEFAULT_TILE", 128)
+    y = make_sample("zernike", [0.05, -0.03, 0.02, 0.0, 0.03, -0.02, 0.01, 0.02], shape=(256, 256))["blurred"]
+    computed = []
+
+    def plane(block_info=None):
+        k = block_info[None]["chunk-location"][0]
+        computed.append(k)
+        return y[None] * (1 + k)
+
+    lazy = da.map_blocks(plane, dtype=np.float32, chunks=((1,) * 3, (256,), (256,)))
+    viewer = make_napari_viewer()
+    viewer.add_image(lazy, name="lazy")
+    w = open_widget(viewer, "Blind deblur")
+    w.image.value = viewer.layers["lazy"]
+    w.method.value = "wiener"
+    viewer.dims.set_current_step(0, 1)
+    computed.clear()
+    w.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
+    out = viewer.layers["lazy deblurred"]
+    assert out.data.shape == (256, 256) and np.isfinite(out.data).all()
+    assert "4 tiles" in w.status.value
+    assert set(computed) == {1}  # the current plane only
+
+
 def test_cancel_stops_a_stack_run_and_leaves_the_viewer_usable(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     stack = np.random.rand(40, 96, 96).astype(np.float32)
@@ -138,3 +171,47 @@ def test_bad_optics_give_a_message_not_a_traceback(make_napari_viewer, qtbot):
     w.run_button.clicked.emit()
     qtbot.waitUntil(lambda: w._worker is None, timeout=20_000)
     assert "undersampled" in w.status.value and "img deblurred" not in viewer.layers
+
+
+def test_closing_the_viewer_during_a_run_does_not_hang(make_napari_viewer, qtbot):
+    import time
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.rand(96, 96).astype(np.float32), name="img")
+    w = open_widget(viewer, "Blind deblur")
+    w.image.value = viewer.layers["img"]
+    w.method.value = "selfdeblur"
+    w.iterations.value = 5000
+    w.run_button.clicked.emit()
+    qtbot.wait(500)
+    worker = w._worker
+    assert worker is not None
+    t0 = time.perf_counter()
+    viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=5_000)  # the run stops with the viewer
+    assert time.perf_counter() - t0 < 5
+
+
+def test_two_widgets_at_once_do_not_interfere_and_layers_are_not_modified(make_napari_viewer, qtbot):
+    import hashlib
+
+    from napari_deepblur._sample_data import make_sample
+
+    runs = []
+    for seed in (1, 2):
+        viewer = make_napari_viewer()
+        y = make_sample("zernike", [0.05 * seed, 0.0, 0.02, 0.0, 0.0, 0.0, 0.0, 0.0], shape=(128, 128), seed=seed)
+        layer = viewer.add_image(y["blurred"], name=f"img{seed}")
+        w = open_widget(viewer, "Blind deblur")
+        w.image.value = layer
+        w.method.value = "wiener"
+        runs.append((viewer, layer, w, hashlib.sha256(layer.data.tobytes()).hexdigest()))
+    for _, _, w, _ in runs:
+        w.run_button.clicked.emit()  # both running at the same time
+    for viewer, layer, w, digest in runs:
+        qtbot.waitUntil(lambda w=w: w._worker is None, timeout=60_000)
+        assert hashlib.sha256(layer.data.tobytes()).hexdigest() == digest  # the input layer is untouched
+        assert [ly.name for ly in viewer.layers] == [layer.name, f"{layer.name} deblurred", f"{layer.name} PSF"]
+    g1 = runs[0][0].layers["img1 deblurred"].metadata["napari_deepblur"]["gamma"]["defocus"]
+    g2 = runs[1][0].layers["img2 deblurred"].metadata["napari_deepblur"]["gamma"]["defocus"]
+    assert g1 != g2  # each widget reports its own image's estimate

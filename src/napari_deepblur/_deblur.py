@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,7 +19,7 @@ from ._validate import as_image2d, normalize_intensity
 from .errors import DeblurInputError
 from .physics import Family, crop, pad_reflect
 from .physics.operators import BlurOperator, ConvolutionOperator, ProductConvolutionOperator
-from .tiling import default_overlap, process_tiled, resolve_tile, tile_chunks
+from .tiling import DEFAULT_TILE, default_overlap, process_tiled, resolve_tile, tile_chunks
 
 __all__ = ["METHODS", "DeblurResult", "deblur"]
 
@@ -218,7 +220,7 @@ def deblur(
         raise DeblurInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     in_shape = np.shape(image)
     arr = as_image2d(image)
-    x, offset, scale = normalize_intensity(arr)
+    x, offset, scale = normalize_intensity(arr, in_place=True)  # arr is our own copy
     alpha, beta, estimated = resolve_noise(x, noise)
     dev = resolve_device(device)
     fam, gamma, details = None, None, {}
@@ -253,27 +255,73 @@ def deblur(
             kernel = fam.psf(g.double())[0].numpy()
     t_id = time.perf_counter() - t0
     side = resolve_tile(tile, x.shape, method)
-    if side:
+    # regularisation set by the noise of the whole image, not of each tile
+    s = restoration.effective_sigma(x, alpha, beta)
+    tile_opts = {**method_options, **({"sigma2": s**2} if method == "deepblur" else {"sigma": s})}
+
+    def attempt(device: torch.device, side: int) -> tuple[np.ndarray, dict]:
+        if not side:
+            return _restore(x, kernel, fam, method, alpha, beta, device, prog, method_options), {}
         margin = default_overlap(max(kernel.shape[-2:])) if overlap is None else int(overlap)
 
         def tile_prog(done: int, total: int) -> None:
             if progress is not None:
                 progress(done, total, f"{method} (tiles)")
 
-        # regularisation set by the noise of the whole image, not of each tile
-        s = restoration.effective_sigma(x, alpha, beta)
-        opts = {**method_options, **({"sigma2": s**2} if method == "deepblur" else {"sigma": s})}
-
         def restore_tile(window: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
-            return _restore(window, kernel, fam, method, alpha, beta, dev, None, opts, origin, x.shape)
+            return _restore(window, kernel, fam, method, alpha, beta, device, None, tile_opts, origin, x.shape)
 
         out = process_tiled(x, restore_tile, side, margin, progress=tile_prog)
-        details = {**details, "tile": side, "overlap": margin, "tiles": len(tile_chunks(x.shape[0], side))
-                   * len(tile_chunks(x.shape[1], side))}  # fmt: skip
-    else:
-        out = _restore(x, kernel, fam, method, alpha, beta, dev, prog, method_options)
+        n = len(tile_chunks(x.shape[0], side)) * len(tile_chunks(x.shape[1], side))
+        return out, {"tile": side, "overlap": margin, "tiles": n}
+
+    out, more, dev = restore_with_fallback(attempt, dev, side, x.shape)
+    details = {**details, **more}
     return _result(out, offset, scale, in_shape, gamma, kernel, fam, method, alpha, beta, estimated, dev, t0, t_id,
                    details)  # fmt: skip
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()
+
+
+def restore_with_fallback(
+    attempt: Callable[[torch.device, int], tuple[np.ndarray, dict]],
+    device: torch.device,
+    side: int,
+    shape: tuple[int, int],
+) -> tuple[np.ndarray, dict, torch.device]:
+    """Run ``attempt(device, tile_side)``; on out-of-memory retry with tiles, then (GPU) on the CPU.
+
+    Each fallback is announced with a :class:`RuntimeWarning` (napari shows it as a notification) and recorded in
+    the returned details under ``"fallback"``. Out of memory on the CPU with tiles already is a
+    :class:`DeblurInputError` that says what to do.
+    """
+    notes: list[str] = []
+    while True:
+        try:
+            out, details = attempt(device, side)
+            if notes:
+                details = {**details, "fallback": notes}
+            return out, details, device
+        except (MemoryError, RuntimeError) as exc:
+            if not _is_oom(exc):
+                raise
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            if not side and max(shape) >= 128:
+                side = min(DEFAULT_TILE, 8 * math.ceil(max(shape) / 16))  # at least two tiles
+                note = f"out of memory on {device} for the whole image; retrying in {side}-px tiles"
+            elif device.type != "cpu":
+                note = f"out of memory on {device} even in tiles; falling back to the CPU"
+                device = torch.device("cpu")
+            else:
+                raise DeblurInputError(
+                    f"out of memory on the CPU even in {side or 'whole'}-px tiles ({shape[0]}x{shape[1]} image); "
+                    "close other programs or pass a smaller tile (tile=256)"
+                ) from exc
+            warnings.warn(note, RuntimeWarning, stacklevel=2)
+            notes.append(note)
 
 
 def _restore(x, kernel, fam, method, alpha, beta, dev, prog, options, origin=(0, 0), full_shape=None) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 
 from .errors import DeblurInputError
 
-__all__ = ["MIN_SIZE", "as_image2d", "normalize_intensity"]
+__all__ = ["MIN_SIZE", "STATS_PIXELS", "as_image2d", "normalize_intensity", "stats_view"]
 
 #: Smallest image side the networks accept.
 MIN_SIZE = 64
@@ -46,11 +46,27 @@ def as_image2d(image, *, min_size: int = MIN_SIZE, name: str = "image") -> np.nd
     return arr
 
 
-def normalize_intensity(arr: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Map the image affinely to about ``[0, 1]`` (0.01 and 99.99 percentiles); returns ``(scaled, offset, scale)``
-    with ``arr = offset + scale * scaled``."""
-    lo, hi = np.percentile(arr, [0.01, 99.99])
+#: Above this many pixels, image statistics (percentiles, noise) are taken on a subsample / the centre.
+STATS_PIXELS = 2048 * 2048
+
+
+def stats_view(arr: np.ndarray, max_pixels: int = STATS_PIXELS) -> np.ndarray:
+    """``arr`` itself, or a regular subsample of at most about ``max_pixels`` (a view, no copy) for big images."""
+    step = int(np.ceil(np.sqrt(arr.size / max_pixels)))
+    return arr if step <= 1 else arr[::step, ::step]
+
+
+def normalize_intensity(arr: np.ndarray, *, in_place: bool = False) -> tuple[np.ndarray, float, float]:
+    """Map the image affinely to about ``[0, 1]`` (0.01 and 99.99 percentiles, on a regular subsample of big
+    images); returns ``(scaled, offset, scale)`` with ``arr = offset + scale * scaled``. With ``in_place`` the
+    float array ``arr`` itself is rescaled (saves a copy of a large image)."""
+    sample = stats_view(arr)
+    lo, hi = np.percentile(sample, [0.01, 99.99])
     if hi <= lo:
         lo, hi = float(arr.min()), float(arr.max())
     scale = float(hi - lo)
+    if in_place:
+        arr -= lo
+        arr /= scale
+        return arr, float(lo), scale
     return (arr - lo) / scale, float(lo), scale

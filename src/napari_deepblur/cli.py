@@ -59,6 +59,14 @@ def _deblur_files(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _bench_scaling(args: argparse.Namespace) -> int:
+    from .bench.scaling import run_scaling
+
+    run_scaling(tuple(args.sizes), tuple(args.modes), args.method, args.threads, args.tile, args.whole_limit_gb,
+                args.out)  # fmt: skip
+    return 0
+
+
 def _bench_operators(args: argparse.Namespace) -> int:
     from .bench.operators import run
 
@@ -206,6 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="benchmarks")
     bsub = b.add_subparsers(dest="bench", required=True)
+    bsc = bsub.add_parser("scaling", help="time and peak RAM vs image size, whole image vs tiles (one process each)")
+    bsc.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
+    bsc.add_argument("--modes", nargs="+", default=["whole", "tiled"], choices=["whole", "tiled"])
+    bsc.add_argument("--method", default="deepblur")
+    bsc.add_argument("--threads", type=int, default=2)
+    bsc.add_argument("--tile", type=int, default=512)
+    bsc.add_argument("--whole-limit-gb", type=float, default=12.0, help="address-space cap of whole-image runs")
+    bsc.add_argument("--out", help="results JSON (a .md table is written beside it)")
+    bsc.set_defaults(func=_bench_scaling)
     bo = bsub.add_parser("operators", help="time A, A* and the regularised inverse of each family")
     bo.add_argument("--size", type=int, default=512)
     bo.add_argument("--repeats", type=int, default=7)

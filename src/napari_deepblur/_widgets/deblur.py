@@ -44,6 +44,14 @@ class DeblurWidget(Container):
         self._viewer = viewer
         self._worker = None
         self._cancel = threading.Event()
+        self._alive = alive = [True]
+        cancel = self._cancel  # not self: the slot runs while the Qt widget is being destroyed
+
+        def closed(*_):  # closing the viewer stops a running job; its results then go nowhere
+            alive[0] = False
+            cancel.set()
+
+        self.native.destroyed.connect(closed)
         import napari
 
         self.image = create_widget(annotation=napari.layers.Image, label="image")
@@ -218,15 +226,21 @@ class DeblurWidget(Container):
         worker.start()
 
     def _failed(self, exc: Exception | str) -> None:
+        if not self._alive[0]:
+            return
         self.status.value = f"failed: {exc}"
         notify_error(str(exc))
 
     def _done(self) -> None:
         self._worker = None
+        if not self._alive[0]:
+            return
         self._cancel.clear()
         self.run_button.text = "Run"
 
     def _finish(self, layer, indices, results) -> None:
+        if not self._alive[0]:
+            return
         if results is None:
             self.status.value = "cancelled — nothing was changed"
             return
@@ -254,7 +268,12 @@ class DeblurWidget(Container):
         t = sum(r.timings["total"] for _, r in results)
         a, b = first.noise
         note = "estimated" if first.noise_estimated else "given"
-        self.status.value = f"done in {t:.2f} s on {first.device}\nnoise ({note}): α={a:.3f}, β={b:.3f}"
+        for note in first.details.get("fallback", []):
+            from napari.utils.notifications import show_warning
+
+            show_warning(f"{layer.name}: {note}")
+        tiles = f" in {first.details['tiles']} tiles" if "tiles" in first.details else ""
+        self.status.value = f"done in {t:.2f} s on {first.device}{tiles}\nnoise ({note}): α={a:.3f}, β={b:.3f}"
 
 
 class _Failure:

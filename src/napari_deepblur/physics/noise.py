@@ -30,7 +30,7 @@ def noise_level(level: str | tuple[float, float]) -> tuple[float, float]:
     Raises
     ------
     ValueError
-        For an unknown name, or a pair with negative or non-finite entries.
+        For an unknown name, or a pair with negative, non-finite or out-of-range (> 1) entries.
     """
     if isinstance(level, str):
         key = level.lower()
@@ -43,6 +43,11 @@ def noise_level(level: str | tuple[float, float]) -> tuple[float, float]:
         raise ValueError(f"noise must be a level name or a pair (alpha, beta), got {level!r}") from None
     if not (np.isfinite(alpha) and np.isfinite(beta)) or alpha < 0 or beta < 0:
         raise ValueError(f"noise parameters must be finite and >= 0, got alpha={alpha}, beta={beta}")
+    if alpha > 1 or beta > 1:
+        raise ValueError(
+            f"noise alpha={alpha}, beta={beta} is out of range: both are relative to the image scaled to [0, 1] "
+            "(the networks were trained on alpha <= 0.15, beta <= 0.3); use 'auto' or a level name"
+        )
     return alpha, beta
 
 
