@@ -140,3 +140,31 @@ def test_files_run_on_a_local_dask_cluster(folder, tmp_path):
     for stem in GOOD:
         side = json.loads((out / f"{stem}.json").read_text())
         assert side["options"]["threads"] == 1 and side["method"] == "wiener"
+
+
+def test_a_failed_write_leaves_no_partial_output(folder, tmp_path, monkeypatch):
+    """The deblurred TIFF fails half-way (disk full): no output under the final name, no temporary file left."""
+    import napari_deepblur.batch as batch
+
+    real = tifffile.imwrite
+
+    def full_disk(path, data, **kwargs):
+        real(path, data[: len(data) // 2], **kwargs)  # part of the file is on disk ...
+        raise OSError(28, "No space left on device")  # ... then the disk is full
+
+    monkeypatch.setattr(tifffile, "imwrite", full_disk)
+    out = tmp_path / "out"
+    statuses = batch.run_batch([folder / "cells.tif"], out, BatchOptions(method="wiener"), log=lambda m: None)
+    assert not statuses[0]["ok"] and "No space left" in statuses[0]["error"]
+    assert list(out.iterdir()) == []
+
+
+def test_files_run_on_an_existing_scheduler(folder, tmp_path):
+    """--scheduler ADDRESS: the files go to a cluster someone else started (here a 1-worker LocalCluster)."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        statuses = run_batch([folder / "cells8.png"], tmp_path / "out", BatchOptions(method="wiener"),
+                             scheduler=cl.scheduler_address, log=lambda m: None)  # fmt: skip
+        assert statuses == [{"input": str(folder / "cells8.png"), "ok": True, "skipped": False}]
+        assert len(cl.scheduler.workers) == 1  # the cluster is left running for its owner
+    assert (tmp_path / "out" / "cells8.json").exists()

@@ -50,6 +50,13 @@ def test_tiny_deblur_training_run_writes_loadable_weights_and_resumes(tmp_path):
     train_deblur(cfg, tmp_path / "run", tmp_path / "weights", log=logs.append)
     assert any("resumed from" in line and "step 2" in line for line in logs)
     assert json.loads(torch.load(w, weights_only=True)["meta"])["steps_done"] == 3
+    # fine-tuning: starts from those weights with a fresh schedule; the card says where they came from
+    before = torch.load(w, weights_only=True)["state_dict"]
+    ft = DeblurConfig(**{**cfg.__dict__, "steps": 1, "init": str(w), "lr": 0.0})
+    w2 = train_deblur(ft, tmp_path / "ft_run", tmp_path / "ft", log=logs.append)
+    after = torch.load(w2, weights_only=True)["state_dict"]
+    assert all(torch.equal(before[k], after[k]) for k in before)  # lr 0: unchanged weights, so they were loaded
+    assert "Fine-tuned from" in (tmp_path / "ft" / "deblur.md").read_text()
 
 
 def test_untrained_network_starts_as_plain_douglas_rachford():

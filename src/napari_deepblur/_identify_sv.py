@@ -23,6 +23,7 @@ from .physics.spacevarying import SpaceVaryingFamily
 __all__ = ["identify_space_varying", "local_zernike_estimates"]
 
 PATCH = 128
+MAX_PATCH = 256
 BORDER = 16
 
 
@@ -39,7 +40,8 @@ def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None):
     h_in, w_in = inner.shape[-2:]
     ny = int(min(6, max(3, round(h_in / PATCH))))
     nx = int(min(6, max(3, round(w_in / PATCH))))
-    ph, pw = (h_in // ny) // 2 * 2, (w_in // nx) // 2 * 2
+    # one patch per cell, centred, at most MAX_PATCH px (big images: memory stays flat, the network sees enough)
+    ph, pw = min(MAX_PATCH, (h_in // ny) // 2 * 2), min(MAX_PATCH, (w_in // nx) // 2 * 2)
     if min(ph, pw) < 32:
         from .errors import DeblurInputError
 
@@ -50,7 +52,8 @@ def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None):
     patches, uv = [], []
     for i in range(ny):
         for j in range(nx):
-            top, left = i * (h_in // ny), j * (w_in // nx)
+            top = i * (h_in // ny) + ((h_in // ny) - ph) // 2
+            left = j * (w_in // nx) + ((w_in // nx) - pw) // 2
             patches.append(inner[0, :, top : top + ph, left : left + pw])
             cy, cx = b + top + ph / 2, b + left + pw / 2
             uv.append([2 * cx / W - 1, 2 * cy / H - 1])

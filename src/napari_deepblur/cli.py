@@ -63,7 +63,7 @@ def _bench_scaling(args: argparse.Namespace) -> int:
     from .bench.scaling import run_scaling
 
     run_scaling(tuple(args.sizes), tuple(args.modes), args.method, args.threads, args.tile, args.whole_limit_gb,
-                args.out)  # fmt: skip
+                args.out, family=args.family)  # fmt: skip
     return 0
 
 
@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsc.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
     bsc.add_argument("--modes", nargs="+", default=["whole", "tiled"], choices=["whole", "tiled"])
     bsc.add_argument("--method", default="deepblur")
+    bsc.add_argument("--family", default="zernike", choices=["zernike", "gaussian", "spatially-varying"])
     bsc.add_argument("--threads", type=int, default=2)
     bsc.add_argument("--tile", type=int, default=512)
     bsc.add_argument("--whole-limit-gb", type=float, default=12.0, help="address-space cap of whole-image runs")
@@ -264,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--selfdeblur-iters", type=int, default=500)
     bd.add_argument("--selfdeblur-width", type=int, default=32, help="image-generator channels (paper: 128)")
     bd.add_argument("--selfdeblur-crop", type=int, default=128)
+    bd.add_argument("--weights", help="a deep-blur weights file to score instead of the shipped one")
     bd.add_argument("--out", help="results JSON (a .md table is written beside it)")
     bd.set_defaults(func=_bench_deblur)
 

@@ -77,6 +77,7 @@ def run_deblur_bench(
     selfdeblur_width: int = 32,
     selfdeblur_crop: int = 128,
     progress: bool = True,
+    weights: str | None = None,
 ) -> dict:
     """Run the benchmark on one family and noise level; returns a JSON-serialisable dict."""
     imgs, source = default_test_images(images, n_images)
@@ -112,7 +113,8 @@ def run_deblur_bench(
                 true = key in ("deepblur_oracle", "rl_true")
                 method = {"deepblur_oracle": "deepblur", "rl_true": "rl"}.get(key, key)
                 kernel = h[0].numpy() if true else h_hat
-                res = deblur(y, fam, noise=nz, method=method, device=device, psf=kernel, **optics)
+                extra = {"weights": weights} if weights and method == "deepblur" else {}
+                res = deblur(y, fam, noise=nz, method=method, device=device, psf=kernel, **optics, **extra)
                 out = res.image
                 sec = time.perf_counter() - t0 + (0.0 if true else t_id)
                 snr = float("nan") if true else snr_hat
@@ -133,6 +135,7 @@ def run_deblur_bench(
         "n_images": len(imgs),
         "seed": seed,
         "device": device,
+        "weights": weights or "shipped",
         "threads": torch.get_num_threads(),
         "border": border,
         "rows": {k: _row_summary(v) for k, v in rows.items()},
@@ -246,6 +249,7 @@ def run(args) -> str:
             args.selfdeblur_iters,
             args.selfdeblur_width,
             args.selfdeblur_crop,
+            weights=args.weights,
         )
         for level in levels
     ]

@@ -19,17 +19,22 @@ from pathlib import Path
 __all__ = ["format_rows", "run_scaling"]
 
 
-def make_image(size: int, path: Path) -> None:
-    """A ``size x size`` synthetic fluorescence image blurred by a Zernike PSF with Poisson–Gaussian noise, saved as
-    ``.npy`` (float32) — made in the parent so that the measured process only holds what a user would."""
+def make_image(size: int, path: Path, family: str = "zernike") -> None:
+    """A ``size x size`` synthetic fluorescence image blurred by ``family`` (a fixed aberrated member) with
+    Poisson–Gaussian noise, saved as ``.npy`` (float32) — made in the parent so that the measured process only holds
+    what a user would."""
     import numpy as np
     import torch
 
     from ..physics import add_poisson_gaussian, get_family
     from ..synthetic import fluorescence_scene
 
-    fam = get_family("zernike")
-    gamma = torch.tensor([[0.05, -0.03, 0.02, 0.0, 0.03, -0.02, 0.01, 0.02]])
+    fam = get_family(family)
+    if family == "zernike":
+        gamma = torch.tensor([[0.05, -0.03, 0.02, 0.0, 0.03, -0.02, 0.01, 0.02]])
+    else:
+        b = fam.bounds()
+        gamma = fam.default_gamma().reshape(1, -1) + 0.1 * (b[:, 1] - b[:, 0])
     base = fluorescence_scene((512, 512), seed=0)
     reps = -(-size // 512)
     sharp = np.tile(base, (reps, reps))[:size, :size].astype(np.float32)
@@ -38,7 +43,7 @@ def make_image(size: int, path: Path) -> None:
     np.save(path, y[0, 0].numpy().astype(np.float32), allow_pickle=False)
 
 
-def _child(path: str, mode: str, method: str, threads: int, tile: int, limit_gb: float) -> dict:
+def _child(path: str, mode: str, method: str, threads: int, tile: int, limit_gb: float, family: str) -> dict:
     import resource
 
     if mode == "whole" and limit_gb > 0:
@@ -51,12 +56,12 @@ def _child(path: str, mode: str, method: str, threads: int, tile: int, limit_gb:
     from .. import deblur
 
     rng = np.random.default_rng(0)
-    deblur(rng.random((128, 128)), method=method, tile=0)  # warm-up: weights loaded
+    deblur(rng.random((160, 160)), family=family, method=method, tile=0)  # warm-up: weights loaded
     y = np.load(path, allow_pickle=False)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
     try:
-        res = deblur(y, method=method, tile=tile if mode == "tiled" else 0)
+        res = deblur(y, family=family, method=method, tile=tile if mode == "tiled" else 0)
         ok, err, tiles = True, "", res.details.get("tiles", 1)
     except (MemoryError, RuntimeError) as exc:
         ok, err, tiles = False, f"{type(exc).__name__}: {str(exc)[:120]}", 0
@@ -66,6 +71,7 @@ def _child(path: str, mode: str, method: str, threads: int, tile: int, limit_gb:
         "size": int(y.shape[0]),
         "mode": mode,
         "method": method,
+        "family": family,
         "ok": ok,
         "error": err,
         "seconds": seconds,
@@ -84,6 +90,7 @@ def run_scaling(
     tile: int = 512,
     whole_limit_gb: float = 12.0,
     out: str | None = None,
+    family: str = "zernike",
     log=print,
 ) -> list[dict]:
     """Run every ``size x mode`` in its own process; returns the rows (and writes JSON + markdown to ``out``)."""
@@ -93,10 +100,10 @@ def run_scaling(
     tmp = tempfile.TemporaryDirectory(prefix="deepblur-scaling-")
     for size in sizes:
         image = Path(tmp.name) / f"{size}.npy"
-        make_image(size, image)
+        make_image(size, image, family)
         for mode in modes:
             cmd = [sys.executable, "-m", "napari_deepblur.bench.scaling", str(image), mode, method, str(threads),
-                   str(tile), str(whole_limit_gb)]  # fmt: skip
+                   str(tile), str(whole_limit_gb), family]  # fmt: skip
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
             if proc.returncode == 0 and lines:
@@ -111,7 +118,8 @@ def run_scaling(
     tmp.cleanup()
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps({"method": method, "threads": threads, "tile": tile, "rows": rows}, indent=2))
+        meta = {"family": family, "method": method, "threads": threads, "tile": tile, "rows": rows}
+        Path(out).write_text(json.dumps(meta, indent=2))
         Path(out).with_suffix(".md").write_text(format_rows(rows) + "\n")
     return rows
 
@@ -137,5 +145,5 @@ def format_rows(rows: list[dict], header: bool = True) -> str:
 
 
 if __name__ == "__main__":
-    path, mode, method, threads, tile, limit = sys.argv[1:7]
-    print(json.dumps(_child(path, mode, method, int(threads), int(tile), float(limit))))
+    path, mode, method, threads, tile, limit, family = sys.argv[1:8]
+    print(json.dumps(_child(path, mode, method, int(threads), int(tile), float(limit), family)))

@@ -157,6 +157,14 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
         if cfg.stop_after and cfg.stop_after < cfg.steps
         else ""
     )
+    init = meta.get("init")
+    init_line = (
+        f"\n* **Fine-tuned from** `{init['path']}`, the weights written by "
+        f"`{init['command']}` (run that first, then the command above; the fine-tuning run starts a fresh optimiser "
+        "and schedule)."
+        if init
+        else ""
+    )
     return f"""# Model card — unrolled Douglas–Rachford deblurring network (all families)
 
 * **File**: `{weights.name}` ({weights.stat().st_size / 1e6:.2f} MB), loaded with `torch.load(..., weights_only=True)`.
@@ -171,7 +179,7 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
   `spatially-varying` with its product-convolution data steps (not trained on them).
 * **Operator errors**: for {int(cfg.p_perturb * 100)} % of items the data steps use γ + ε,
   ε ~ N(0, ({cfg.perturb:g} × half-range)²), so the priors learn to tolerate an imperfect blind estimate.
-* **Training command** (last invocation): `{meta["command"]}`
+* **Training command** (last invocation): `{meta["command"]}`{init_line}
 * **Data**: {cfg.bank_size} sharp {cfg.patch}² patches ({meta["bank_sources"]}), random rot90/flip and contrast;
   the valid {cfg.crop}² crop of the blurred patch is reflect-padded by the PSF radius (as at inference);
   Poisson–Gaussian noise α ~ U[0, 0.15], β ~ U[0, 0.3] ({int(cfg.p_noiseless * 100)} % noiseless).
@@ -200,6 +208,17 @@ def write_model_card(weights: Path) -> Path:
     card = weights.with_suffix(".md")
     card.write_text(_model_card(cfg, meta, weights))
     return card
+
+
+def init_record(path: str) -> dict:
+    """Where fine-tuning started: the weights file and how it was made (from its own metadata)."""
+    base = json.loads(torch.load(path, map_location="cpu", weights_only=True).get("meta", "{}"))
+    return {
+        "path": str(path),
+        "command": base.get("command", "?"),
+        "steps": base.get("steps_done", 0),
+        "wall_time_s": base.get("wall_time_s", 0.0),
+    }
 
 
 def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print) -> Path:
@@ -274,6 +293,8 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "validation": history,
     }
+    if cfg.init:
+        meta["init"] = init_record(cfg.init)
     weights = weights_dir / "deblur.pt"
     payload = {
         "kind": "deblur",
