@@ -140,6 +140,7 @@ def test_files_run_on_a_local_dask_cluster(folder, tmp_path):
     for stem in GOOD:
         side = json.loads((out / f"{stem}.json").read_text())
         assert side["options"]["threads"] == 1 and side["method"] == "wiener"
+        assert side["command"] == BatchOptions().command  # this process's command line, not the worker's
 
 
 def test_a_failed_write_leaves_no_partial_output(folder, tmp_path, monkeypatch):

@@ -52,6 +52,8 @@ class BatchOptions:
     optics: dict = field(default_factory=dict)
     skip_existing: bool = False
     threads: int = 0
+    #: the command line that started the batch (recorded in the sidecars; workers have their own argv)
+    command: str = field(default_factory=lambda: " ".join(sys.argv))
 
 
 def parse_noise(text: str) -> str | tuple[float, float]:
@@ -290,7 +292,7 @@ def process_file(
         "software": "napari-deepblur",
         "version": __version__,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv) if sys.argv else "",
+        "command": options.command,
         "input": {
             "path": str(path.resolve()),
             "sha256": checksum,
@@ -304,7 +306,7 @@ def process_file(
         "pixel_size_source": pixel_source,
         "method": options.method,
         "device": res.device,
-        "options": {k: v for k, v in asdict(options).items() if k not in ("optics",)},
+        "options": {k: v for k, v in asdict(options).items() if k not in ("optics", "command")},
         "psf": {
             "shape": list(psf.shape),
             "note": "convolution kernel (y = psf * x), centred, sums to 1"
