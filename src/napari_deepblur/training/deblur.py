@@ -159,7 +159,7 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
     )
     init = meta.get("init")
     init_line = (
-        f"\n* **Fine-tuned from** `{init['path']}`, the weights written by "
+        f"\n* **Fine-tuned from** `{init['path']}`, the weights written by (and copied there from) "
         f"`{init['command']}` (run that first, then the command above; the fine-tuning run starts a fresh optimiser "
         "and schedule)."
         if init
