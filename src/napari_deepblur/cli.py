@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--noise", default="auto", help="auto, none, medium, high or ALPHA,BETA (image scaled to [0, 1])")
     d.add_argument("--method", default="deepblur", choices=list(METHODS))
     d.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    d.add_argument("--tile", default="auto", help="tile side in px, 'auto' (tiles above 1536x1536) or 0 (never)")
+    d.add_argument("--tile", default="auto", help="tile side in px, 'auto' (tiles above 1024x1024 pixels) or 0 (never)")
     d.add_argument("--overlap", type=int, default=None, help="margin around tiles in px (default PSF size + 33)")
     d.add_argument("--na", type=float, help="numerical aperture (with --wavelength and --pixel-size, or fc)")
     d.add_argument("--wavelength", type=float, help="emission wavelength, same unit as the pixel size (µm)")

@@ -27,7 +27,7 @@ __all__ = [
 #: Tile side used when tiling is automatic.
 DEFAULT_TILE = 512
 #: Images with more pixels than this are tiled automatically (``tile="auto"``).
-AUTO_TILE_PIXELS = 1536 * 1536
+AUTO_TILE_PIXELS = 1024 * 1024  # tiled is as fast (see bench scaling), lighter, and cancels between tiles
 
 Restore = Callable[[np.ndarray, tuple[int, int]], np.ndarray]
 
