@@ -82,7 +82,7 @@ def result_layers(viewer, layer, image: np.ndarray, res, single_plane: bool = Fa
     if single_plane:
         scale, translate = scale[-2:], translate[-2:]
     meta = _result_metadata(res)
-    lo, hi = (float(v) for v in np.percentile(image, [0.5, 99.5]))
+    lo, hi = (float(v) for v in np.percentile(image, [0.1, 99.9]))  # gentle: deblurred peaks are sparse
     limits = (lo, hi if hi > lo else lo + 1)
     set_or_add_image(
         viewer, f"{layer.name} deblurred", image, scale=scale, translate=translate, metadata=meta,
