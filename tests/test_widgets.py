@@ -13,6 +13,18 @@ def open_widget(viewer, name):
     return widget
 
 
+def start_selfdeblur(make_napari_viewer, iterations):
+    """A viewer with a 96 x 96 random image and a Blind deblur widget running SelfDeblur on it."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.rand(96, 96).astype(np.float32), name="img")
+    w = open_widget(viewer, "Blind deblur")
+    w.image.value = viewer.layers["img"]
+    w.method.value = "selfdeblur"
+    w.iterations.value = iterations
+    w.run_button.clicked.emit()
+    return viewer, w
+
+
 def test_explorer_updates_its_layer_when_a_slider_moves(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     w = open_widget(viewer, "PSF explorer")
@@ -135,14 +147,8 @@ def test_cancel_stops_a_stack_run_and_leaves_the_viewer_usable(make_napari_viewe
 def test_cancel_stops_selfdeblur_within_two_seconds(make_napari_viewer, qtbot):
     import time
 
-    viewer = make_napari_viewer()
-    viewer.add_image(np.random.rand(96, 96).astype(np.float32), name="img")
-    w = open_widget(viewer, "Blind deblur")
-    w.image.value = viewer.layers["img"]
-    w.method.value = "selfdeblur"
+    viewer, w = start_selfdeblur(make_napari_viewer, 10000)
     assert not w.iterations.native.isHidden()  # the iteration count shows for SelfDeblur only
-    w.iterations.value = 10000
-    w.run_button.clicked.emit()
     qtbot.wait(1500)  # SelfDeblur is iterating
     assert w._worker is not None
     t0 = time.perf_counter()
@@ -176,13 +182,7 @@ def test_bad_optics_give_a_message_not_a_traceback(make_napari_viewer, qtbot):
 def test_closing_the_viewer_during_a_run_does_not_hang(make_napari_viewer, qtbot):
     import time
 
-    viewer = make_napari_viewer()
-    viewer.add_image(np.random.rand(96, 96).astype(np.float32), name="img")
-    w = open_widget(viewer, "Blind deblur")
-    w.image.value = viewer.layers["img"]
-    w.method.value = "selfdeblur"
-    w.iterations.value = 5000
-    w.run_button.clicked.emit()
+    viewer, w = start_selfdeblur(make_napari_viewer, 5000)
     qtbot.wait(500)
     worker = w._worker
     assert worker is not None

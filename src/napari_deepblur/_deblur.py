@@ -255,14 +255,14 @@ def deblur(
             kernel = fam.psf(g.double())[0].numpy()
     t_id = time.perf_counter() - t0
     side = resolve_tile(tile, x.shape, method)
-    # regularisation set by the noise of the whole image, not of each tile
-    s = restoration.effective_sigma(x, alpha, beta)
-    tile_opts = {**method_options, **({"sigma2": s**2} if method == "deepblur" else {"sigma": s})}
 
     def attempt(device: torch.device, side: int) -> tuple[np.ndarray, dict]:
         if not side:
             return _restore(x, kernel, fam, method, alpha, beta, device, prog, method_options), {}
         margin = default_overlap(max(kernel.shape[-2:])) if overlap is None else int(overlap)
+        # regularisation set by the noise of the whole image, not of each tile
+        s = restoration.effective_sigma(x, alpha, beta)
+        tile_opts = {**method_options, **({"sigma2": s**2} if method == "deepblur" else {"sigma": s})}
 
         def tile_prog(done: int, total: int) -> None:
             if progress is not None:

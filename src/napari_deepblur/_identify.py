@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ._device import resolve_device
 from ._optim import adam_minimize
-from ._validate import as_image2d, normalize_intensity
+from ._validate import STATS_PIXELS, as_image2d, normalize_intensity
 from .errors import DeblurInputError
 from .networks.weights import load_identification
 from .physics import Family, estimate_noise, get_family, noise_level
@@ -98,7 +98,7 @@ def resolve_noise(x: np.ndarray, noise) -> tuple[float, float, bool]:
     """``(alpha, beta, estimated)`` from ``"auto"`` (estimated on ``x`` scaled to [0, 1], its centre 2048 x 2048 for
     bigger images), a level name or a pair."""
     if isinstance(noise, str) and noise.lower() == "auto":
-        side = 2048  # big images: the centre 2048 x 2048 (4 M pixels) is plenty and keeps memory flat
+        side = int(STATS_PIXELS**0.5)  # big images: the centre 2048 x 2048 is plenty and keeps memory flat
         top, left = max(0, (x.shape[0] - side) // 2), max(0, (x.shape[1] - side) // 2)
         alpha, beta = estimate_noise(x[top : top + side, left : left + side])
         return float(alpha), float(beta), True

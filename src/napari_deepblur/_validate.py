@@ -6,10 +6,15 @@ import numpy as np
 
 from .errors import DeblurInputError
 
-__all__ = ["MIN_SIZE", "STATS_PIXELS", "as_image2d", "normalize_intensity", "stats_view"]
+__all__ = ["MIN_SIZE", "STATS_PIXELS", "as_image2d", "looks_rgb", "normalize_intensity", "stats_view"]
 
 #: Smallest image side the networks accept.
 MIN_SIZE = 64
+
+
+def looks_rgb(shape: tuple[int, ...]) -> bool:
+    """A last axis of 3 or 4 after at least two larger axes: colour channels, not a tiny stack."""
+    return len(shape) >= 3 and shape[-1] in (3, 4) and min(shape[-3:-1]) > 4
 
 
 def as_image2d(image, *, min_size: int = MIN_SIZE, name: str = "image") -> np.ndarray:
@@ -22,7 +27,7 @@ def as_image2d(image, *, min_size: int = MIN_SIZE, name: str = "image") -> np.nd
     arr = np.asarray(image)
     if arr.dtype.kind not in "biuf":
         raise DeblurInputError(f"{name} has dtype {arr.dtype}; expected a real-valued (integer or float) image")
-    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and min(arr.shape[:2]) > 4:
+    if arr.ndim == 3 and looks_rgb(arr.shape):
         raise DeblurInputError(
             f"{name} looks like an RGB(A) picture {arr.shape}; deblur one channel at a time (split the channels in "
             "napari, or pass image[..., c])"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validate import looks_rgb
 from .errors import DeblurInputError, WeightsError
 
 __all__ = [
@@ -162,7 +163,7 @@ def _pixel_size_um(meta: dict) -> float | None:
 
 def _planes(arr: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
     """``(n, H, W)`` planes of a 2D image or a stack (leading axes flattened); RGB(A) is refused."""
-    if arr.ndim >= 3 and arr.shape[-1] in (3, 4) and min(arr.shape[-3:-1]) > 4:
+    if looks_rgb(arr.shape):
         raise DeblurInputError(f"looks like an RGB(A) image {arr.shape}; save one channel per file")
     if arr.ndim < 2:
         raise DeblurInputError(f"a 2D image or a stack of 2D images is expected, got shape {arr.shape}")

@@ -122,10 +122,9 @@ def process_tiled(
             progress(done[0], total)
         return out
 
-    d = da.from_array(x, chunks=chunks)
     if total == 1:
         return np.asarray(restore(x, (0, 0)), dtype=np.float32)
-    out = d.map_overlap(
+    out = da.from_array(x, chunks=chunks).map_overlap(
         one, depth=overlap, boundary="none", trim=True, dtype=np.float32, meta=np.empty((0, 0), np.float32)
     )
     return out.compute(scheduler="synchronous")

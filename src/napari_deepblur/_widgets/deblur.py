@@ -268,10 +268,10 @@ class DeblurWidget(Container):
         t = sum(r.timings["total"] for _, r in results)
         a, b = first.noise
         note = "est." if first.noise_estimated else "given"
-        for note in first.details.get("fallback", []):
+        for message in first.details.get("fallback", []):
             from napari.utils.notifications import show_warning
 
-            show_warning(f"{layer.name}: {note}")
+            show_warning(f"{layer.name}: {message}")
         tiles = f" ({first.details['tiles']} tiles)" if "tiles" in first.details else ""
         self.status.value = f"done in {t:.2f} s on {first.device}{tiles}\nnoise ({note}) α={a:.3f} β={b:.3f}"
 

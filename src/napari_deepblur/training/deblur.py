@@ -210,9 +210,10 @@ def write_model_card(weights: Path) -> Path:
     return card
 
 
-def init_record(path: str) -> dict:
+def init_record(path: str, payload: dict | None = None) -> dict:
     """Where fine-tuning started: the weights file and how it was made (from its own metadata)."""
-    base = json.loads(torch.load(path, map_location="cpu", weights_only=True).get("meta", "{}"))
+    payload = payload if payload is not None else torch.load(path, map_location="cpu", weights_only=True)
+    base = json.loads(payload.get("meta", "{}"))
     return {
         "path": str(path),
         "command": base.get("command", "?"),
@@ -229,9 +230,12 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
     weights_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     net = UnrolledDR(cfg.iterations, tuple(cfg.widths), cfg.n_res)
+    init = None
     if cfg.init:
         # fine-tuning: start from shipped weights (same architecture), fresh optimiser and schedule
-        net.load_state_dict(torch.load(cfg.init, weights_only=True)["state_dict"])
+        init_payload = torch.load(cfg.init, map_location="cpu", weights_only=True)
+        net.load_state_dict(init_payload["state_dict"])
+        init = init_record(cfg.init, init_payload)
         log(f"initialised from {cfg.init}")
     scalars = [net.log_scale, net.log_floor]
     convs = [p for n, p in net.named_parameters() if not n.startswith("log_")]
@@ -293,8 +297,8 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "validation": history,
     }
-    if cfg.init:
-        meta["init"] = init_record(cfg.init)
+    if init:
+        meta["init"] = init
     weights = weights_dir / "deblur.pt"
     payload = {
         "kind": "deblur",
