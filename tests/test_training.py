@@ -84,3 +84,69 @@ def test_tiny_training_run_writes_loadable_weights_and_resumes(tmp_path):
     train_identify(cfg, tmp_path / "run", tmp_path / "weights", log=logs.append)
     assert any("resumed from" in line and "step 2" in line for line in logs)
     assert json.loads(torch.load(w, weights_only=True)["meta"])["steps_done"] == 4
+
+
+def test_train400_split_holds_out_every_nth_file(tmp_path):
+    from napari_deepblur.training.data import train400_split
+
+    files = [tmp_path / f"test_{i:03d}.png" for i in range(25)]
+    train, held = train400_split(list(reversed(files)), 10)
+    assert held == [files[0], files[10], files[20]]
+    assert set(train) | set(held) == set(files) and not set(train) & set(held)
+    assert train400_split(files, 0) == (files, [])
+
+
+def test_mixed_noise_law_draws_more_weak_noise(bank):
+    fam = get_family("gaussian", psf_size=15)
+    betas = {}
+    for law in ("uniform", "mixed"):
+        gen = torch.Generator().manual_seed(0)
+        draws = [synthesize(bank, fam, 64, 48, gen, p_noiseless=0.0, noise_dist=law).beta for _ in range(8)]
+        b = torch.cat(draws)
+        assert float(b.min()) >= 0 and float(b.max()) <= 0.3
+        betas[law] = float((b < 0.05).float().mean())
+    assert betas["uniform"] < 0.25 and betas["mixed"] > 0.3  # expected 1/6 and 0.39
+    with pytest.raises(ValueError, match="noise distribution"):
+        synthesize(bank, fam, 2, 48, torch.Generator(), noise_dist="gamma")
+
+
+def test_parse_mix():
+    from napari_deepblur.cli import _parse_mix
+
+    assert _parse_mix("train400=0.5, dead_leaves=0.25") == {"train400": 0.5, "dead_leaves": 0.25}
+    assert _parse_mix(None) == {}
+    with pytest.raises(SystemExit, match="unknown source"):
+        _parse_mix("bsd68=1")
+    with pytest.raises(SystemExit, match="SOURCE=SHARE"):
+        _parse_mix("train400")
+
+
+def test_fine_tuning_with_a_natural_hold_out(tmp_path, monkeypatch):
+    """--init starts from given weights; held-out train400 files are kept out of the bank and validate."""
+    import numpy as np
+    from skimage.io import imsave
+
+    folder = tmp_path / "train400"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        imsave(folder / f"test_{i:03d}.png", (rng.random((120, 110)) * 255).astype(np.uint8), check_contrast=False)
+    monkeypatch.setenv("DEEPBLUR_TRAIN400", str(folder))
+    small = dict(family="zernike", batch_size=2, crop=64, patch=96, bank_size=6, width=4, blocks=(1, 1), val_size=2)
+    base = train_identify(IdentifyConfig(steps=1, val_every=1, **small), tmp_path / "r0", tmp_path / "w0", log=print)
+    cfg = IdentifyConfig(
+        steps=1, val_every=1, init=str(base), holdout_every=3, mix={"train400": 1.0}, noise_dist="mixed", lr=0.0,
+        **small,
+    )  # fmt: skip
+    w = train_identify(cfg, tmp_path / "r1", tmp_path / "w1", log=print)
+    meta = json.loads(torch.load(w, weights_only=True)["meta"])
+    assert meta["init"]["path"] == str(base) and meta["bank_sources"] == "train400: 6"
+    # lr 0: the fine-tuned weights are the initial ones (BatchNorm statistics aside)
+    a, b = torch.load(base, weights_only=True)["state_dict"], torch.load(w, weights_only=True)["state_dict"]
+    for k in a:
+        if "running" not in k and "num_batches" not in k:
+            torch.testing.assert_close(a[k], b[k])
+    last = meta["validation"][-1]
+    assert {"natural_none", "natural_medium", "natural_high"} <= set(last)
+    card = w.with_suffix(".md").read_text()
+    assert "Fine-tuned from" in card and "natural high" in card and "every 3-th file" in card

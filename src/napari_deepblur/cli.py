@@ -114,6 +114,24 @@ def _screenshots(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_mix(text: str | None) -> dict:
+    """``"train400=0.45,dead_leaves=0.25"`` -> ``{"train400": 0.45, "dead_leaves": 0.25}``."""
+    if not text:
+        return {}
+    known = ("dead_leaves", "fluorescence", "skimage", "train400")
+    out = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        key = key.strip()
+        if key not in known:
+            raise SystemExit(f"error: --mix: unknown source {key!r} (use {', '.join(known)})")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise SystemExit(f"error: --mix: {part!r} is not SOURCE=SHARE") from None
+    return out
+
+
 def _train_identify(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -137,6 +155,11 @@ def _train_identify(args: argparse.Namespace) -> int:
         narrow_fraction=args.narrow_fraction,
         stop_after=args.stop_after,
         threads=args.threads,
+        init=args.init or "",
+        coef_weight=args.coef_weight,
+        noise_dist=args.noise_dist,
+        mix=_parse_mix(args.mix),
+        holdout_every=args.holdout_every,
     )
     run_dir = Path(args.run_dir or f"runs/identify_{args.family}")
     weights_dir = Path(args.weights_dir) if args.weights_dir else Path(resources_init).parent
@@ -166,6 +189,7 @@ def _train_deblur(args: argparse.Namespace) -> int:
         p_noiseless=args.p_noiseless,
         p_perturb=args.p_perturb,
         init=args.init or "",
+        coef_weight=args.coef_weight,
     )
     run_dir = Path(args.run_dir or "runs/deblur")
     weights_dir = Path(args.weights_dir) if args.weights_dir else Path(resources_init).parent
@@ -315,6 +339,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop (and write the weights) at this step; the lr schedule still spans --steps",
     )
     ti.add_argument("--no-spectral", action="store_true", help="image branch only (no log-spectrum branch)")
+    ti.add_argument(
+        "--coef-weight", type=float, default=1.0, help="weight of the early sign-invariant coefficient loss (0: off)"
+    )
+    ti.add_argument("--init", help="fine-tune: start from these weights (same architecture; fresh optimiser)")
+    ti.add_argument(
+        "--noise-dist", default="uniform", choices=["uniform", "mixed"], help="noise law (mixed: half log-uniform)"
+    )
+    ti.add_argument("--mix", help="patch sources, e.g. train400=0.45,skimage=0.1,dead_leaves=0.25,fluorescence=0.2")
+    ti.add_argument(
+        "--holdout-every", type=int, default=0, help="hold every N-th train400 file out of training; they validate"
+    )
     ti.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ti.add_argument("--run-dir", help="checkpoints (default runs/identify_<family>); an existing one is resumed")
     ti.add_argument("--weights-dir", help="where the weights and model card go (default: the package resources)")

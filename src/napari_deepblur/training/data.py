@@ -29,6 +29,7 @@ __all__ = [
     "find_train400",
     "load_skimage",
     "synthesize",
+    "train400_split",
 ]
 
 #: scikit-image images used for training (bundled with the wheel, no download).
@@ -65,6 +66,16 @@ def find_train400() -> Path | None:
     return None
 
 
+def train400_split(files: list[Path], holdout_every: int) -> tuple[list[Path], list[Path]]:
+    """``(training files, held-out files)``: every ``holdout_every``-th file (sorted order) is held out for
+    validation; ``holdout_every <= 0`` holds out nothing."""
+    files = sorted(files)
+    if holdout_every <= 0:
+        return files, []
+    held = files[::holdout_every]
+    return [f for i, f in enumerate(files) if i % holdout_every], held
+
+
 def _random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray | None:
     H, W = img.shape
     if H < size or W < size:
@@ -88,6 +99,7 @@ class PatchBank:
         seed: int = 0,
         mix: dict[str, float] | None = None,
         train400: Path | str | None = "auto",
+        holdout_every: int = 0,
     ) -> PatchBank:
         """Draw ``n`` patches from the training sources.
 
@@ -104,11 +116,14 @@ class PatchBank:
             0.15, 0.25; the train400 share goes to the others when the folder is absent).
         train400 : path, None or "auto"
             Folder of train400 PNGs; ``"auto"`` looks for it (:func:`find_train400`), ``None`` disables it.
+        holdout_every : int
+            Leave every ``holdout_every``-th train400 file out (:func:`train400_split`; they validate).
         """
         rng = np.random.default_rng(seed)
         folder = find_train400() if train400 == "auto" else (Path(train400) if train400 else None)
         mix = dict(mix or {"dead_leaves": 0.3, "fluorescence": 0.3, "skimage": 0.15, "train400": 0.25})
         files = sorted(folder.glob("*.png")) if folder is not None else []
+        files = train400_split(files, holdout_every)[0]
         if not files:
             mix.pop("train400", None)
         keys = list(mix)
@@ -180,6 +195,7 @@ def synthesize(
     beta_max: float = 0.3,
     p_noiseless: float = 0.15,
     gamma_scale: torch.Tensor | None = None,
+    noise_dist: str = "uniform",
 ) -> BlurBatch:
     """Blur random bank patches with sampled ``gamma`` and add Poisson–Gaussian noise.
 
@@ -204,6 +220,10 @@ def synthesize(
         Probability of a noiseless item.
     gamma_scale : torch.Tensor, optional
         ``(batch_size,)`` factors multiplying sampled ``gamma`` (to mix narrow and wide aberration ranges).
+    noise_dist : {"uniform", "mixed"}
+        ``"uniform"``: ``alpha``, ``beta`` uniform in their ranges; ``"mixed"``: half the items so, the other half
+        log-uniform over the top two decades of each range (more weak-noise items: ``beta < 0.05`` in 1 of 6 items
+        under the uniform law, about 2 of 5 under the mixed one).
     """
     idx = torch.randint(len(bank.patches), (batch_size,), generator=gen)
     x = augment(bank.patches[idx], gen)
@@ -220,6 +240,12 @@ def synthesize(
     x, z = x[..., o : o + crop, o : o + crop], z[..., o : o + crop, o : o + crop]
     alpha = alpha_max * torch.rand(batch_size, generator=gen)
     beta = beta_max * torch.rand(batch_size, generator=gen)
+    if noise_dist == "mixed":
+        log_items = torch.rand(batch_size, generator=gen) < 0.5
+        alpha = torch.where(log_items, alpha_max * 10 ** (-2 * torch.rand(batch_size, generator=gen)), alpha)
+        beta = torch.where(log_items, beta_max * 10 ** (-2 * torch.rand(batch_size, generator=gen)), beta)
+    elif noise_dist != "uniform":
+        raise ValueError(f"unknown noise distribution {noise_dist!r}")
     clean = torch.rand(batch_size, generator=gen) < p_noiseless
     alpha, beta = alpha.masked_fill(clean, 0.0), beta.masked_fill(clean, 0.0)
     y = add_poisson_gaussian(z, alpha, beta, generator=gen)

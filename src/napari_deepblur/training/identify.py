@@ -20,7 +20,7 @@ import torch
 from ..networks.identification import IdentificationNet
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, conv2d_fft, get_family, psf_snr
 from ._checkpoint import load_checkpoint, save_checkpoint, warmup_cosine
-from .data import PatchBank, synthesize
+from .data import PatchBank, find_train400, synthesize, train400_split
 
 __all__ = [
     "IdentifyConfig",
@@ -66,6 +66,10 @@ class IdentifyConfig:
     val_size: int = 192
     threads: int = 0
     family_options: dict = field(default_factory=dict)
+    init: str = ""
+    noise_dist: str = "uniform"
+    mix: dict = field(default_factory=dict)
+    holdout_every: int = 0
 
 
 def psf_loss(family, gamma_hat: torch.Tensor, psf_true: torch.Tensor) -> torch.Tensor:
@@ -108,6 +112,39 @@ def _validation_set(cfg: IdentifyConfig, family) -> dict[str, tuple[torch.Tensor
     return out
 
 
+def _natural_validation_set(cfg: IdentifyConfig, family) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Validation batches from the train400 files held out of the bank (``cfg.holdout_every``): natural images, as
+    in the test set, but never bsd68. Three fixed crops per image, γ in the paper's narrow range. Empty when no
+    train400 folder or no hold-out."""
+    folder = find_train400()
+    if folder is None or cfg.holdout_every <= 0:
+        return {}
+    from skimage.io import imread
+
+    held = train400_split(list(folder.glob("*.png")), cfg.holdout_every)[1]
+    rng = torch.Generator().manual_seed(30_000 + cfg.seed)
+    crops = []
+    for f in held:
+        img = torch.from_numpy(imread(f).astype("float32") / 255.0)
+        if img.ndim == 3:
+            img = img.mean(-1)
+        H, W = img.shape
+        for _ in range(3):
+            i = int(torch.randint(H - cfg.patch + 1, (1,), generator=rng))
+            j = int(torch.randint(W - cfg.patch + 1, (1,), generator=rng))
+            crops.append(img[i : i + cfg.patch, j : j + cfg.patch])
+    x = torch.stack(crops)[:, None]
+    gamma = family.sample(len(x), generator=rng) * _narrow_scale(family)
+    psf = family.psf(gamma)
+    z = conv2d_fft(x, psf[:, None])
+    o = (cfg.patch - cfg.crop) // 2
+    z = z[..., o : o + cfg.crop, o : o + cfg.crop]
+    return {
+        f"natural_{level}": (add_poisson_gaussian(z, a, b, generator=rng), psf)
+        for level, (a, b) in NOISE_LEVELS.items()
+    }
+
+
 def _narrow_scale(family) -> float:
     """Scale of the paper's benchmark range relative to the family's (wide) range: 0.5 for Zernike families."""
     return 0.5 if family.name in ("zernike", "spatially-varying") else 1.0
@@ -144,7 +181,30 @@ def _save_weights(path: Path, net: IdentificationNet, cfg: IdentifyConfig, famil
 def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
     hist = meta["validation"]
     last = hist[-1] if hist else {}
-    rows = "\n".join(f"| {h['step']} | {h['none']:.2f} | {h['medium']:.2f} | {h['high']:.2f} |" for h in hist)
+    natural = bool(hist) and "natural_none" in hist[-1]
+    levels = ["none", "medium", "high"] + (["natural_none", "natural_medium", "natural_high"] if natural else [])
+    rows = "\n".join(f"| {h['step']} | " + " | ".join(f"{h[k]:.2f}" for k in levels) + " |" for h in hist)
+    header = "| step | none | medium | high |" + (" natural none | natural medium | natural high |" if natural else "")
+    header += "\n|---|---|---|---|" + ("---|---|---|" if natural else "")
+    natural_text = (
+        f" Natural columns: crops of the train400 files held out of the bank (every "
+        f"{cfg.holdout_every}-th file, 3 fixed 128² crops each; never bsd68), same γ range and noise levels: none "
+        f"{last['natural_none']:.2f}, medium {last['natural_medium']:.2f}, high {last['natural_high']:.2f}."
+        if natural
+        else ""
+    )
+    mixed = (
+        " for half the items, log-uniform over the top two decades of the same ranges for the other half"
+        if cfg.noise_dist == "mixed"
+        else ""
+    )
+    init = meta.get("init")
+    init_line = (
+        f"\n* **Fine-tuned from** `{init['path']}`, written by `{init['command']}` ({init['steps']} steps, "
+        f"{init['wall_time_s'] / 60:.1f} min): run that first, then the command above (fresh optimiser and schedule)."
+        if init
+        else ""
+    )
     zernike = cfg.family != "gaussian"
     optics = (
         f"{json.dumps(meta['family_options'])}; applied to other microscopes by resampling the image to this cutoff"
@@ -178,20 +238,19 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
   average pooling{" + a branch on the Welch log power spectrum (64² windows)" if cfg.spectral else ""}, MLP head,
   tanh into the parameter box; {meta["n_params"]:,} parameters.
 * **Optics**: {optics}.
-* **Training command** (last invocation; resumed runs repeat the same arguments): `{meta["command"]}`
+* **Training command** (last invocation; resumed runs repeat the same arguments): `{meta["command"]}`{init_line}
 * **Data**: {cfg.bank_size} sharp {cfg.patch}² patches ({meta["bank_sources"]}), random rot90/flip and contrast,
   {cfg.crop}² valid crops after blur; {gamma_text}; Poisson–Gaussian noise α ~ U[0, {0.15 * cfg.noise_scale:g}],
-  β ~ U[0, {0.3 * cfg.noise_scale:g}] ({int(cfg.p_noiseless * 100)} % noiseless).
+  β ~ U[0, {0.3 * cfg.noise_scale:g}]{mixed} ({int(cfg.p_noiseless * 100)} % noiseless).
 * **Optimisation**: AdamW, lr {cfg.lr} with warm-up and cosine decay, weight decay {cfg.weight_decay}, batch
   {cfg.batch_size}, {meta["steps_done"]} steps, seed {cfg.seed}; PSF-space loss ‖h(γ̂) − h(γ)‖² / ‖h(γ)‖²{coef}.
 * **Wall time**: {meta["wall_time_s"] / 60:.1f} min on {meta["machine"]}.{stopped}
 * **Validation** (fixed set of {cfg.val_size} procedural images drawn with another seed, never trained on; γ in
   {val_range}; mean PSF SNR in dB at the three benchmark noise levels; last row = shipped weights): none
   {last.get("none", float("nan")):.2f}, medium {last.get("medium", float("nan")):.2f}, high
-  {last.get("high", float("nan")):.2f}. Test-set numbers: README, identification benchmark.
+  {last.get("high", float("nan")):.2f}.{natural_text} Test-set numbers: README, identification benchmark.
 
-| step | none | medium | high |
-|---|---|---|---|
+{header}
 {rows}
 """
 
@@ -230,6 +289,15 @@ def train_identify(
     if not family.is_convolution:
         raise NotImplementedError("space-varying identification training is not available yet")
     net = IdentificationNet(family.dim, family.bounds(), cfg.width, tuple(cfg.blocks), spectral=cfg.spectral)
+    init = None
+    if cfg.init:
+        # fine-tuning: start from existing weights (same architecture), fresh optimiser and schedule
+        from .deblur import init_record
+
+        init_payload = torch.load(cfg.init, map_location="cpu", weights_only=True)
+        net.load_state_dict(init_payload["state_dict"])
+        init = init_record(cfg.init, init_payload)
+        log(f"initialised from {cfg.init}")
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(cfg.steps, 200, 0.01))
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -238,10 +306,12 @@ def train_identify(
     if step:
         log(f"resumed from {ckpt_path} at step {step}")
     t_bank = time.time()
-    bank = PatchBank.build(cfg.bank_size, cfg.patch, seed=cfg.seed)
+    bank = PatchBank.build(
+        cfg.bank_size, cfg.patch, seed=cfg.seed, mix=cfg.mix or None, holdout_every=cfg.holdout_every
+    )
     counts = {k: bank.sources.count(k) for k in sorted(set(bank.sources))}
     log(f"patch bank: {counts} in {time.time() - t_bank:.0f} s")
-    val = _validation_set(cfg, family)
+    val = {**_validation_set(cfg, family), **_natural_validation_set(cfg, family)}
 
     net.train()
     t0 = time.time() - elapsed
@@ -266,6 +336,7 @@ def train_identify(
             p_noiseless=cfg.p_noiseless,
             alpha_max=0.15 * cfg.noise_scale,
             beta_max=0.3 * cfg.noise_scale,
+            noise_dist=cfg.noise_dist,
         )
         g_hat = net(batch.y)
         loss = psf_loss(family, g_hat, batch.psf)
@@ -286,9 +357,14 @@ def train_identify(
             elapsed = time.time() - t0
             v = validate(net, family, val)
             history.append({"step": step, **v, "loss": running, "time_s": elapsed})
+            nat = (
+                f"; natural {v['natural_none']:.2f} / {v['natural_medium']:.2f} / {v['natural_high']:.2f}"
+                if "natural_none" in v
+                else ""
+            )
             log(
                 f"step {step}: loss {running:.4f}, val PSF SNR none {v['none']:.2f} / medium {v['medium']:.2f} / "
-                f"high {v['high']:.2f} dB ({elapsed / 60:.1f} min)"
+                f"high {v['high']:.2f}{nat} dB ({elapsed / 60:.1f} min)"
             )
             save_checkpoint(ckpt_path, net, opt, sched, gen, step, history, elapsed)
     bar.close()
@@ -305,6 +381,8 @@ def train_identify(
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "validation": history,
     }
+    if init:
+        meta["init"] = init
     weights = weights_dir / f"identify_{cfg.family}.pt"
     _save_weights(weights, net, cfg, family, meta)
     write_model_card(weights)
