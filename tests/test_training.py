@@ -150,3 +150,18 @@ def test_fine_tuning_with_a_natural_hold_out(tmp_path, monkeypatch):
     assert {"natural_none", "natural_medium", "natural_high"} <= set(last)
     card = w.with_suffix(".md").read_text()
     assert "Fine-tuned from" in card and "natural high" in card and "every 3-th file" in card
+
+
+def test_predict_tiled_averages_the_features_of_training_sized_views():
+    fam = get_family("zernike", fc=0.2)
+    torch.manual_seed(0)
+    net = IdentificationNet(fam.dim, fam.bounds(), width=4, blocks=(1, 1), spectral=True).eval()
+    y = torch.rand(2, 1, 140, 266)  # a 1 x 2 grid of 128-px views, centred (6-px and 5-px margins)
+    with torch.no_grad():
+        g = net.predict_tiled(y, 128)
+        a, b = y[..., 6:134, 5:133], y[..., 6:134, 133:261]
+        expected = net.head_to_gamma((net.features(a) + net.features(b)) / 2)
+        torch.testing.assert_close(g, expected)
+        torch.testing.assert_close(net.predict_tiled(y[..., :128, :128], 128), net(y[..., :128, :128]))
+        small = y[..., :96, :200]  # smaller than one view: read whole
+        torch.testing.assert_close(net.predict_tiled(small, 128), net(small))

@@ -20,6 +20,8 @@ __all__ = ["IdentifyResult", "identify", "identify_normalized", "make_family", "
 
 #: Pixels discarded at each image border before identification (the PSF radius of the benchmark, 31 x 31 kernels).
 BORDER = 16
+#: Side of the training crops: the network reads big images as a grid of views this size (features averaged).
+TRAIN_CROP = 128
 
 
 @dataclass
@@ -161,15 +163,17 @@ def identify_normalized(
         from ._identify_sv import identify_space_varying
 
         return identify_space_varying(x, fam, dev, weights)
-    net, train_opts, _ = load_identification(fam.name, dev, weights)
+    net, train_opts, meta = load_identification(fam.name, dev, weights)
     zoom = fam.fc / train_opts["fc"] if "fc" in train_opts and hasattr(fam, "fc") else 1.0
     view = _network_view(x, zoom, max_size).to(dev)
-    details = {"zoom": zoom, "network_input": tuple(view.shape[-2:])}
+    tile = int(meta.get("config", {}).get("crop", TRAIN_CROP))
+    n_views = max(1, view.shape[-2] // tile) * max(1, view.shape[-1] // tile)
+    details = {"zoom": zoom, "network_input": tuple(view.shape[-2:]), "views": n_views}
     with torch.no_grad():
         if not tta:
-            return net(view).float().cpu(), details
+            return net.predict_tiled(view, tile).float().cpu(), details
         views = torch.cat([_dihedral(view, k) for k in range(8)])
-        gammas = net(views).float().cpu()
+        gammas = net.predict_tiled(views, tile).float().cpu()
         psfs = fam.psf(gammas.double())
         back = torch.stack([_undo_dihedral(psfs[k], k) for k in range(8)])
         mean_psf = back.mean(0)
@@ -218,7 +222,8 @@ def identify(
     psf_size : int, optional
         Side of the returned PSF (odd; default 31).
     max_size : int
-        The network reads at most a ``max_size`` square (centre crop, after resampling).
+        The network reads at most a ``max_size`` square (centre crop, after resampling), as a grid of views of its
+        training crop size whose features are averaged (:meth:`IdentificationNet.predict_tiled`).
     weights : str, optional
         A weights file of your own (``napari-deepblur train identify --weights-dir ...``) instead of the shipped one.
     tta : bool

@@ -59,7 +59,8 @@ def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None):
             uv.append([2 * cx / W - 1, 2 * cy / H - 1])
     batch = torch.stack(patches).to(device)
     with torch.no_grad():
-        z = torch.cat([net(batch[k : k + 32]) for k in range(0, len(batch), 32)]).float().cpu()
+        # patches above the training crop are read as a grid of crop-sized views (features averaged), like identify()
+        z = torch.cat([net.predict_tiled(batch[k : k + 8], PATCH) for k in range(0, len(batch), 8)]).float().cpu()
     return z, torch.tensor(uv, dtype=torch.float32), (ny, nx)
 
 

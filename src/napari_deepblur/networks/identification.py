@@ -131,15 +131,43 @@ class IdentificationNet(nn.Module):
         s = y.std(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
         return (y - m) / s
 
-    def forward(self, y: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
-        """``gamma_hat`` ``(B, dim)`` from images ``(B, 1, H, W)`` (even sides >= 32; pooled globally).
-
-        ``extra`` are further input channels (e.g. coordinates), concatenated after standardisation.
-        """
+    def features(self, y: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Pooled features ``(B, n_feat)`` the head reads (image branch, then spectral branch)."""
         x = self.standardize(y[:, :1])
         if extra is not None:
             x = torch.cat([x, extra], dim=1)
         f = self.body(self.stem(x)).mean(dim=(-2, -1))
         if self.spectral is not None:
             f = torch.cat([f, self.spectral(log_spectrum(x[:, :1]))], dim=1)
+        return f
+
+    def head_to_gamma(self, f: torch.Tensor) -> torch.Tensor:
+        """``gamma_hat`` from pooled features."""
         return self.centre + self.half_width * torch.tanh(self.head(f))
+
+    def forward(self, y: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """``gamma_hat`` ``(B, dim)`` from images ``(B, 1, H, W)`` (even sides >= 32; pooled globally).
+
+        ``extra`` are further input channels (e.g. coordinates), concatenated after standardisation.
+        """
+        return self.head_to_gamma(self.features(y, extra))
+
+    def predict_tiled(self, y: torch.Tensor, tile: int = 128, chunk: int = 32) -> torch.Tensor:
+        """``gamma_hat`` ``(B, dim)`` of images bigger than the training crop: each image is cut into a centred grid
+        of ``tile x tile`` views (the size the network was trained on), their pooled features are averaged, and
+        the head reads the average.
+
+        Reading a whole big image at once changes what the network sees (the Welch spectrum averages many more
+        windows than in training): on held-out scikit-image pictures under noise that cost 1.7–1.9 dB of PSF SNR
+        compared with this averaging. Images smaller than ``tile`` on a side are read whole.
+        """
+        B, H, W = y.shape[0], *y.shape[-2:]
+        if min(H, W) < tile:
+            return self(y)
+        ny, nx = H // tile, W // tile
+        top, left = (H - ny * tile) // 2, (W - nx * tile) // 2
+        views = [y[..., top + i * tile : top + (i + 1) * tile, left + j * tile : left + (j + 1) * tile]
+                 for i in range(ny) for j in range(nx)]  # fmt: skip
+        views = torch.stack(views, dim=1).reshape(B * ny * nx, *y.shape[1:-2], tile, tile)
+        f = torch.cat([self.features(views[k : k + chunk]) for k in range(0, len(views), chunk)])
+        return self.head_to_gamma(f.reshape(B, ny * nx, -1).mean(dim=1))
