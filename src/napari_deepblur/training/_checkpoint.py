@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["load_checkpoint", "save_checkpoint", "warmup_cosine"]
+__all__ = ["init_from", "init_record", "load_checkpoint", "save_checkpoint", "warmup_cosine"]
 
 
 def warmup_cosine(steps: int, warmup: int, floor: float) -> Callable[[int], float]:
@@ -47,3 +47,26 @@ def load_checkpoint(path: Path, net, opt, sched, gen: torch.Generator) -> tuple[
     sched.load_state_dict(ck["sched"])
     gen.set_state(ck["gen"])
     return int(ck["step"]), json.loads(ck["history"]), float(ck["elapsed"])
+
+
+def init_record(path: str, payload: dict | None = None) -> dict:
+    """Where fine-tuning started: the weights file and how it was made (from its own metadata)."""
+    payload = payload if payload is not None else torch.load(path, map_location="cpu", weights_only=True)
+    base = json.loads(payload.get("meta", "{}"))
+    return {
+        "path": str(path),
+        "command": base.get("command", "?"),
+        "steps": base.get("steps_done", 0),
+        "wall_time_s": base.get("wall_time_s", 0.0),
+    }
+
+
+def init_from(net, path: str, log: Callable[[str], object] = print) -> dict | None:
+    """Fine-tuning: load the weights at ``path`` (same architecture) into ``net``; returns their
+    :func:`init_record`, or ``None`` when ``path`` is empty (training from scratch)."""
+    if not path:
+        return None
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    net.load_state_dict(payload["state_dict"])
+    log(f"initialised from {path}")
+    return init_record(path, payload)

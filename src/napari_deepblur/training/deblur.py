@@ -26,7 +26,7 @@ import torch
 
 from ..networks.unrolled import UnrolledDR
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, conv2d_fft, crop, get_family, pad_reflect
-from ._checkpoint import load_checkpoint, save_checkpoint, warmup_cosine
+from ._checkpoint import init_from, load_checkpoint, save_checkpoint, warmup_cosine
 from .data import PatchBank, augment
 
 __all__ = ["DeblurConfig", "psnr", "train_deblur", "write_model_card"]
@@ -210,18 +210,6 @@ def write_model_card(weights: Path) -> Path:
     return card
 
 
-def init_record(path: str, payload: dict | None = None) -> dict:
-    """Where fine-tuning started: the weights file and how it was made (from its own metadata)."""
-    payload = payload if payload is not None else torch.load(path, map_location="cpu", weights_only=True)
-    base = json.loads(payload.get("meta", "{}"))
-    return {
-        "path": str(path),
-        "command": base.get("command", "?"),
-        "steps": base.get("steps_done", 0),
-        "wall_time_s": base.get("wall_time_s", 0.0),
-    }
-
-
 def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print) -> Path:
     """Train (or resume) and write ``deblur.pt`` and its model card into ``weights_dir``."""
     if cfg.threads:
@@ -230,13 +218,7 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
     weights_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     net = UnrolledDR(cfg.iterations, tuple(cfg.widths), cfg.n_res)
-    init = None
-    if cfg.init:
-        # fine-tuning: start from shipped weights (same architecture), fresh optimiser and schedule
-        init_payload = torch.load(cfg.init, map_location="cpu", weights_only=True)
-        net.load_state_dict(init_payload["state_dict"])
-        init = init_record(cfg.init, init_payload)
-        log(f"initialised from {cfg.init}")
+    init = init_from(net, cfg.init, log)  # fine-tuning: fresh optimiser and schedule
     scalars = [net.log_scale, net.log_floor]
     convs = [p for n, p in net.named_parameters() if not n.startswith("log_")]
     opt = torch.optim.Adam([{"params": convs}, {"params": scalars, "lr": 10 * cfg.lr}], lr=cfg.lr)

@@ -19,7 +19,7 @@ import torch
 
 from ..networks.identification import IdentificationNet
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, conv2d_fft, get_family, psf_snr
-from ._checkpoint import load_checkpoint, save_checkpoint, warmup_cosine
+from ._checkpoint import init_from, load_checkpoint, save_checkpoint, warmup_cosine
 from .data import PatchBank, find_train400, synthesize, train400_split
 
 __all__ = [
@@ -289,15 +289,7 @@ def train_identify(
     if not family.is_convolution:
         raise NotImplementedError("space-varying identification training is not available yet")
     net = IdentificationNet(family.dim, family.bounds(), cfg.width, tuple(cfg.blocks), spectral=cfg.spectral)
-    init = None
-    if cfg.init:
-        # fine-tuning: start from existing weights (same architecture), fresh optimiser and schedule
-        from .deblur import init_record
-
-        init_payload = torch.load(cfg.init, map_location="cpu", weights_only=True)
-        net.load_state_dict(init_payload["state_dict"])
-        init = init_record(cfg.init, init_payload)
-        log(f"initialised from {cfg.init}")
+    init = init_from(net, cfg.init, log)  # fine-tuning: fresh optimiser and schedule
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(cfg.steps, 200, 0.01))
     gen = torch.Generator().manual_seed(cfg.seed)
