@@ -64,3 +64,55 @@ def test_untrained_network_starts_as_plain_douglas_rachford():
     net = SmallUNet((4, 8))
     x = torch.rand(1, 1, 20, 20)
     assert torch.equal(net(x, torch.zeros_like(x)), x)
+
+
+def test_train_commands_build_their_configs(monkeypatch, tmp_path):
+    # the CLI layer of both trainers: every option reaches the config (a wrong attribute here once broke
+    # `napari-deepblur train deblur` while the trainer's own tests passed)
+    import napari_deepblur.training.deblur as tdeblur
+    import napari_deepblur.training.identify as tidentify
+    from napari_deepblur.cli import main
+
+    seen = {}
+    monkeypatch.setattr(tdeblur, "train_deblur", lambda cfg, run, weights: seen.setdefault("deblur", (cfg, run)))
+    monkeypatch.setattr(tidentify, "train_identify", lambda cfg, run, weights: seen.setdefault("identify", cfg))
+    argv = ["train", "deblur", "--steps", "7", "--p-identified", "0.5", "--p-perturb", "0.25", "--init", "w.pt"]
+    assert main([*argv, "--run-dir", str(tmp_path)]) == 0
+    cfg, run = seen["deblur"]
+    assert (cfg.steps, cfg.p_identified, cfg.p_perturb, cfg.init, run) == (7, 0.5, 0.25, "w.pt", tmp_path)
+    assert main(["train", "identify", "--family", "gaussian", "--steps", "3", "--mix", "dead_leaves=1"]) == 0
+    icfg = seen["identify"]
+    assert (icfg.family, icfg.steps, icfg.mix) == ("gaussian", 3, {"dead_leaves": 1.0})
+
+
+def test_deblur_training_with_identified_operators_reports_blind_validation(tmp_path):
+    # p_identified: the shipped identification network estimates the operator of the items (and of the
+    # validation patches, whose PSNR with that estimate is logged beside the true-operator one)
+    from napari_deepblur.training.data import PatchBank
+    from napari_deepblur.training.deblur import DeblurConfig, _batch, _families, _identified, train_deblur
+
+    cfg = DeblurConfig(
+        steps=1,
+        batch_size=2,
+        crop=48,
+        patch=128,
+        bank_size=4,
+        widths=(4, 8),
+        val_every=1,
+        val_size=8,
+        p_identified=1.0,
+        p_gaussian=0.0,
+    )
+    bank = PatchBank.build(4, 128, seed=0, mix={"dead_leaves": 1.0})
+    gen = torch.Generator().manual_seed(0)
+    fam, gamma, x, y, _, _, y_full = _batch(cfg, bank, _families(cfg), gen, noise=(0.0, 0.0))
+    assert y_full.shape[-1] == 128 and torch.equal(y, y_full[..., 40:88, 40:88]) and x.shape == y.shape
+    g = _identified(fam, y_full)
+    assert g.shape == gamma.shape and torch.isfinite(g).all()
+    lo, hi = fam.bounds().unbind(1)
+    centre, half = (lo + hi) / 2, 1.1 * (hi - lo) / 2 + 1e-6  # the network's box is enlarged by 10 %
+    assert ((g - centre).abs() <= half).all()
+    logs = []
+    train_deblur(cfg, tmp_path / "run", tmp_path / "weights", log=logs.append)
+    meta = torch.load(tmp_path / "weights" / "deblur.pt", weights_only=True)["meta"]
+    assert "identified PSF" in logs[-2] and '"none_blind"' in meta and '"p_identified": 1.0' in meta

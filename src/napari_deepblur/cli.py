@@ -188,8 +188,8 @@ def _train_deblur(args: argparse.Namespace) -> int:
         threads=args.threads,
         p_noiseless=args.p_noiseless,
         p_perturb=args.p_perturb,
+        p_identified=args.p_identified,
         init=args.init or "",
-        coef_weight=args.coef_weight,
     )
     run_dir = Path(args.run_dir or "runs/deblur")
     weights_dir = Path(args.weights_dir) if args.weights_dir else Path(resources_init).parent
@@ -369,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     td.add_argument("--p-noiseless", type=float, default=0.15, help="share of noiseless training items")
     td.add_argument("--p-perturb", type=float, default=0.5, help="share of items deblurred with a perturbed operator")
+    td.add_argument(
+        "--p-identified",
+        type=float,
+        default=0.0,
+        help="share of items deblurred with the operator the shipped identification network estimates from the item",
+    )
     td.add_argument("--init", help="start from these weights (fine-tuning; fresh optimiser and schedule)")
     td.add_argument("--run-dir", help="checkpoints (default runs/deblur); an existing one is resumed")
     td.add_argument("--weights-dir", help="where the weights and model card go (default: the package resources)")

@@ -3,9 +3,12 @@
 Pairs ``(y, x)`` are synthesised as for the identification network (sharp patches, Zernike PSFs at several cutoffs
 and anisotropic Gaussian PSFs, Poisson–Gaussian noise). The network's data steps use the operator of the PSF the
 image was blurred with, *perturbed* for a share of the batch (a stand-in for identification errors, so the learned
-proximal maps also learn to clean up after a slightly wrong operator). The valid ``crop x crop`` centre of the blurry
-patch is reflect-padded by the PSF radius exactly as at inference (:func:`napari_deepblur.deblur`), the network runs
-on it and its centre is compared with the sharp patch (L1 loss, which favours SSIM over the L2 loss).
+proximal maps also learn to clean up after a slightly wrong operator). With ``p_identified`` a share of items is
+deblurred with the operator the shipped identification network estimates from the blurry, noisy patch itself (as in
+blind use), so the priors meet that network's actual errors rather than random ones. The valid ``crop x crop``
+centre of the blurry patch is reflect-padded by the PSF radius exactly as at inference
+(:func:`napari_deepblur.deblur`), the network runs on it and its centre is compared with the sharp patch (L1 loss,
+which favours SSIM over the L2 loss).
 
 One set of weights serves every family: the proximal maps are image priors conditioned on the noise level, and the
 operator enters only through the data steps (exact Fourier solves for convolutions, conjugate gradient for
@@ -51,6 +54,7 @@ class DeblurConfig:
     p_perturb: float = 0.5
     perturb: float = 0.2
     p_noiseless: float = 0.15
+    p_identified: float = 0.0
     stop_after: int = 0
     val_every: int = 300
     val_size: int = 48
@@ -78,6 +82,21 @@ def _perturbed(family, gamma: torch.Tensor, scale: float, p: float, gen: torch.G
     return torch.minimum(torch.maximum(gamma + mask * eps, b[:, 0]), b[:, 1])
 
 
+def _identified(fam, y_full: torch.Tensor) -> torch.Tensor:
+    """``gamma`` ``(B, dim)`` estimated by the shipped identification network from each full blurry, noisy patch,
+    read exactly as :func:`napari_deepblur.identify` reads an image (intensity scaled, borders dropped, resampled to
+    the network's cutoff)."""
+    from .._identify import identify_normalized
+    from .._validate import normalize_intensity
+
+    out = []
+    for img in y_full[:, 0].numpy():
+        x, _, _ = normalize_intensity(img.astype("float32"))
+        gamma, _ = identify_normalized(x, fam, torch.device("cpu"))
+        out.append(gamma[0])
+    return torch.stack(out).to(y_full.dtype)
+
+
 def run_network(net: UnrolledDR, family, psf: torch.Tensor, y: torch.Tensor, alpha, beta) -> torch.Tensor:
     """Reflect-pad ``y`` by the PSF radius, deblur with the convolution by ``psf`` ``(B, h, w)``, crop back."""
     p = _pad(family)
@@ -97,13 +116,18 @@ def _pick(cfg: DeblurConfig, fams: list, gen: torch.Generator):
 
 
 def _batch(cfg, bank, fams, gen, *, noise=None):
+    """One batch ``(family, gamma, x, y, alpha, beta, y_full)``: ``y_full`` is the whole blurry, noisy patch (noise
+    drawn on the whole patch and ``y`` its centre crop) when ``cfg.p_identified > 0``, else ``None``."""
     fam = _pick(cfg, fams, gen)
     idx = torch.randint(len(bank.patches), (cfg.batch_size,), generator=gen)
     x = augment(bank.patches[idx], gen)
     gamma = fam.sample(cfg.batch_size, generator=gen)
     z = conv2d_fft(x, fam.psf(gamma)[:, None])
     o = (cfg.patch - cfg.crop) // 2
-    x, z = x[..., o : o + cfg.crop, o : o + cfg.crop], z[..., o : o + cfg.crop, o : o + cfg.crop]
+    full = cfg.p_identified > 0
+    x = x[..., o : o + cfg.crop, o : o + cfg.crop]
+    if not full:
+        z = z[..., o : o + cfg.crop, o : o + cfg.crop]
     if noise is None:
         alpha = 0.15 * torch.rand(cfg.batch_size, generator=gen)
         beta = 0.3 * torch.rand(cfg.batch_size, generator=gen)
@@ -113,11 +137,14 @@ def _batch(cfg, bank, fams, gen, *, noise=None):
         alpha = torch.full((cfg.batch_size,), noise[0])
         beta = torch.full((cfg.batch_size,), noise[1])
     y = add_poisson_gaussian(z, alpha, beta, generator=gen)
-    return fam, gamma, x, y, alpha, beta
+    if not full:
+        return fam, gamma, x, y, alpha, beta, None
+    return fam, gamma, x, y[..., o : o + cfg.crop, o : o + cfg.crop], alpha, beta, y
 
 
 def _validation_set(cfg: DeblurConfig) -> list:
-    """Fixed batches per noise level from procedural patches drawn with another seed, true operator."""
+    """Fixed batches per noise level from procedural patches drawn with another seed: the true PSF, and (with
+    ``p_identified``) the PSF the identification network estimates from the patch."""
     bank = PatchBank.build(
         cfg.val_size, cfg.patch, seed=10_000 + cfg.seed, mix={"dead_leaves": 0.5, "fluorescence": 0.5}
     )
@@ -127,20 +154,24 @@ def _validation_set(cfg: DeblurConfig) -> list:
     out = []
     for level, nz in NOISE_LEVELS.items():
         for _ in range(cfg.val_size // 8):
-            fam, gamma, x, y, a, b = _batch(vcfg, bank, fams, gen, noise=nz)
-            out.append((level, fam, fam.psf(gamma), x, y, a, b))
+            fam, gamma, x, y, a, b, y_full = _batch(vcfg, bank, fams, gen, noise=nz)
+            blind = None if y_full is None else fam.psf(_identified(fam, y_full))
+            out.append((level, fam, fam.psf(gamma), blind, x, y, a, b))
     return out
 
 
 @torch.no_grad()
 def validate(net: UnrolledDR, val: list) -> dict[str, float]:
-    """Mean PSNR (dB) of the output per noise level, and of the blurry input (``<level>_input``)."""
+    """Mean PSNR (dB) of the output per noise level, of the blurry input (``<level>_input``) and, when the set has
+    them, of the output with the identified PSF (``<level>_blind``)."""
     net.eval()
     acc: dict[str, list] = {}
-    for level, fam, psf, x, y, a, b in val:
+    for level, fam, psf, blind, x, y, a, b in val:
         out = run_network(net, fam, psf, y, a, b)
         acc.setdefault(level, []).append(psnr(out, x))
         acc.setdefault(level + "_input", []).append(psnr(y, x))
+        if blind is not None:
+            acc.setdefault(level + "_blind", []).append(psnr(run_network(net, fam, blind, y, a, b), x))
     net.train()
     return {k: float(torch.cat(v).mean()) for k, v in acc.items()}
 
@@ -242,9 +273,14 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
     bar = tqdm(total=cfg.steps, initial=step, desc="deblur", file=sys.stderr, mininterval=5)
     last = min(cfg.steps, cfg.stop_after) if cfg.stop_after else cfg.steps
     while step < last:
-        fam, gamma, x, y, alpha, beta = _batch(cfg, bank, fams, gen)
+        fam, gamma, x, y, alpha, beta, y_full = _batch(cfg, bank, fams, gen)
         with torch.no_grad():
-            psf_op = fam.psf(_perturbed(fam, gamma, cfg.perturb, cfg.p_perturb, gen))
+            gamma_op = _perturbed(fam, gamma, cfg.perturb, cfg.p_perturb, gen)
+            if y_full is not None:
+                pick = torch.rand(cfg.batch_size, generator=gen) < cfg.p_identified
+                if pick.any():
+                    gamma_op[pick] = _identified(fam, y_full[pick])
+            psf_op = fam.psf(gamma_op)
         out = run_network(net, fam, psf_op, y, alpha, beta)
         loss = (out - x).abs().mean()
         opt.zero_grad(set_to_none=True)
@@ -261,10 +297,15 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
             elapsed = time.time() - t0
             v = validate(net, val)
             history.append({"step": step, **v, "loss": running, "time_s": elapsed})
+            blind = (
+                f", identified PSF {v['none_blind']:.2f} / {v['medium_blind']:.2f} / {v['high_blind']:.2f}"
+                if "none_blind" in v
+                else ""
+            )
             log(
                 f"step {step}: loss {running:.4f}, val PSNR none {v['none']:.2f} / medium {v['medium']:.2f} / "
                 f"high {v['high']:.2f} dB (input {v['none_input']:.2f} / {v['medium_input']:.2f} / "
-                f"{v['high_input']:.2f}) ({elapsed / 60:.1f} min)"
+                f"{v['high_input']:.2f}){blind} ({elapsed / 60:.1f} min)"
             )
             save_checkpoint(ckpt_path, net, opt, sched, gen, step, history, elapsed)
     bar.close()
