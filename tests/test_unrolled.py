@@ -77,9 +77,10 @@ def test_train_commands_build_their_configs(monkeypatch, tmp_path):
     monkeypatch.setattr(tdeblur, "train_deblur", lambda cfg, run, weights: seen.setdefault("deblur", (cfg, run)))
     monkeypatch.setattr(tidentify, "train_identify", lambda cfg, run, weights: seen.setdefault("identify", cfg))
     argv = ["train", "deblur", "--steps", "7", "--p-identified", "0.5", "--p-perturb", "0.25", "--init", "w.pt"]
-    assert main([*argv, "--run-dir", str(tmp_path)]) == 0
+    assert main([*argv, "--mix", "train400=3,skimage=1", "--run-dir", str(tmp_path)]) == 0
     cfg, run = seen["deblur"]
     assert (cfg.steps, cfg.p_identified, cfg.p_perturb, cfg.init, run) == (7, 0.5, 0.25, "w.pt", tmp_path)
+    assert cfg.mix == {"train400": 3.0, "skimage": 1.0}
     assert main(["train", "identify", "--family", "gaussian", "--steps", "3", "--mix", "dead_leaves=1"]) == 0
     icfg = seen["identify"]
     assert (icfg.family, icfg.steps, icfg.mix) == ("gaussian", 3, {"dead_leaves": 1.0})
@@ -116,3 +117,5 @@ def test_deblur_training_with_identified_operators_reports_blind_validation(tmp_
     train_deblur(cfg, tmp_path / "run", tmp_path / "weights", log=logs.append)
     meta = torch.load(tmp_path / "weights" / "deblur.pt", weights_only=True)["meta"]
     assert "identified PSF" in logs[-2] and '"none_blind"' in meta and '"p_identified": 1.0' in meta
+    card = (tmp_path / "weights" / "deblur.md").read_text()
+    assert "identified PSF: none" in card and "for 100 % of items the data steps use the γ̂" in card

@@ -190,6 +190,7 @@ def _train_deblur(args: argparse.Namespace) -> int:
         p_perturb=args.p_perturb,
         p_identified=args.p_identified,
         init=args.init or "",
+        mix=_parse_mix(args.mix),
     )
     run_dir = Path(args.run_dir or "runs/deblur")
     weights_dir = Path(args.weights_dir) if args.weights_dir else Path(resources_init).parent
@@ -374,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="share of items deblurred with the operator the shipped identification network estimates from the item",
+    )
+    td.add_argument(
+        "--mix",
+        help="shares of the patch sources, e.g. train400=0.5,skimage=0.1,dead_leaves=0.2,fluorescence=0.2",
     )
     td.add_argument("--init", help="start from these weights (fine-tuning; fresh optimiser and schedule)")
     td.add_argument("--run-dir", help="checkpoints (default runs/deblur); an existing one is resumed")

@@ -61,6 +61,7 @@ class DeblurConfig:
     threads: int = 0
     init: str = ""
     families: list = field(default_factory=list)
+    mix: dict = field(default_factory=dict)
 
 
 def psnr(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -179,13 +180,30 @@ def validate(net: UnrolledDR, val: list) -> dict[str, float]:
 def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
     hist = meta["validation"]
     last = hist[-1] if hist else {}
-    rows = "\n".join(
-        f"| {h['step']} | {h['none']:.2f} | {h['medium']:.2f} | {h['high']:.2f} | {h['loss']:.4f} |" for h in hist
-    )
+    blind = bool(hist) and "none_blind" in hist[-1]
+    extra, rule = (" identified PSF: none | medium | high |", "---|---|---|") if blind else ("", "")
+    table = f"| step | none | medium | high | train loss |{extra}\n|---|---|---|---|---|{rule}"
+    for h in hist:
+        cols = "".join(f" {h[k + '_blind']:.2f} |" for k in NOISE_LEVELS) if blind else ""
+        table += f"\n| {h['step']} | {h['none']:.2f} | {h['medium']:.2f} | {h['high']:.2f} | {h['loss']:.4f} |{cols}"
     inp = " / ".join(f"{last.get(k + '_input', float('nan')):.2f}" for k in NOISE_LEVELS)
     stopped = (
         f"\n* **Stopped early**: at step {meta['steps_done']} of a {cfg.steps}-step cosine schedule (`--stop-after`)."
         if cfg.stop_after and cfg.stop_after < cfg.steps
+        else ""
+    )
+    identified = (
+        f"for {cfg.p_identified * 100:g} % of items the data steps use the γ̂ that the shipped identification "
+        "networks estimate from the item's whole blurry, noisy patch (read as `identify` reads an image); "
+        if cfg.p_identified
+        else ""
+    )
+    rest = "the other " if cfg.p_identified else ""
+    blind_line = (
+        "\n  With the PSF the identification networks estimate from each validation patch (blind): "
+        + " / ".join(f"{last[k + '_blind']:.2f}" for k in NOISE_LEVELS)
+        + " (none / medium / high)."
+        if blind
         else ""
     )
     init = meta.get("init")
@@ -208,7 +226,7 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
 * **Families**: one set of weights for all — trained on Zernike PSFs at fc ∈ {list(cfg.fcs)} (γ in ±0.15 waves)
   and, for {int(cfg.p_gaussian * 100)} % of batches, anisotropic Gaussian PSFs (σ ∈ [0.5, 4] px); used for
   `spatially-varying` with its product-convolution data steps (not trained on them).
-* **Operator errors**: for {int(cfg.p_perturb * 100)} % of items the data steps use γ + ε,
+* **Operator errors**: {identified}for {int(cfg.p_perturb * 100)} % of {rest}items the data steps use γ + ε,
   ε ~ N(0, ({cfg.perturb:g} × half-range)²), so the priors learn to tolerate an imperfect blind estimate.
 * **Training command** (last invocation): `{meta["command"]}`{init_line}
 * **Data**: {cfg.bank_size} sharp {cfg.patch}² patches ({meta["bank_sources"]}), random rot90/flip and contrast;
@@ -219,12 +237,10 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
 * **Wall time**: {meta["wall_time_s"] / 60:.1f} min on {meta["machine"]}.{stopped}
 * **Validation** ({cfg.val_size} procedural patches per noise level drawn with another seed, never trained on, true
   operator; mean PSNR in dB; last row = shipped weights): none {last.get("none", float("nan")):.2f}, medium
-  {last.get("medium", float("nan")):.2f}, high {last.get("high", float("nan")):.2f} (blurry input: {inp}).
+  {last.get("medium", float("nan")):.2f}, high {last.get("high", float("nan")):.2f} (blurry input: {inp}).{blind_line}
   Test-set numbers: README, deblurring benchmark.
 
-| step | none | medium | high | train loss |
-|---|---|---|---|---|
-{rows}
+{table}
 """
 
 
@@ -259,7 +275,7 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
     step, history, elapsed = load_checkpoint(ckpt_path, net, opt, sched, gen)
     if step:
         log(f"resumed from {ckpt_path} at step {step}")
-    bank = PatchBank.build(cfg.bank_size, cfg.patch, seed=cfg.seed)
+    bank = PatchBank.build(cfg.bank_size, cfg.patch, seed=cfg.seed, mix=cfg.mix or None)
     counts = {k: bank.sources.count(k) for k in sorted(set(bank.sources))}
     log(f"patch bank: {counts}")
     fams = _families(cfg)
