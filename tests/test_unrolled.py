@@ -57,6 +57,11 @@ def test_tiny_deblur_training_run_writes_loadable_weights_and_resumes(tmp_path):
     after = torch.load(w2, weights_only=True)["state_dict"]
     assert all(torch.equal(before[k], after[k]) for k in before)  # lr 0: unchanged weights, so they were loaded
     assert "Fine-tuned from" in (tmp_path / "ft" / "deblur.md").read_text()
+    # a fine-tuning of a fine-tuning: the card names the whole chain, newest first
+    ft2 = DeblurConfig(**{**ft.__dict__, "init": str(w2)})
+    train_deblur(ft2, tmp_path / "ft2_run", tmp_path / "ft2", log=logs.append)
+    card = (tmp_path / "ft2" / "deblur.md").read_text()
+    assert card.count("written by") == 2 and card.index(str(w2)) < card.index(str(w)) and "run the oldest" in card
 
 
 def test_untrained_network_starts_as_plain_douglas_rachford():

@@ -53,12 +53,38 @@ def init_record(path: str, payload: dict | None = None) -> dict:
     """Where fine-tuning started: the weights file and how it was made (from its own metadata)."""
     payload = payload if payload is not None else torch.load(path, map_location="cpu", weights_only=True)
     base = json.loads(payload.get("meta", "{}"))
-    return {
+    record = {
         "path": str(path),
         "command": base.get("command", "?"),
         "steps": base.get("steps_done", 0),
         "wall_time_s": base.get("wall_time_s", 0.0),
     }
+    if base.get("init"):  # those weights were fine-tuned too: keep the whole chain
+        record["init"] = base["init"]
+    return record
+
+
+def init_chain_line(init: dict | None) -> str:
+    """The model-card line naming the weights a fine-tuning run started from and, when those were fine-tuned too,
+    theirs (newest first), each with the command that wrote it; ``""`` for a run from scratch."""
+    if not init:
+        return ""
+    parts, rec = [], init
+    while rec:
+        parts.append(
+            f"`{rec['path']}`, written by `{rec['command']}` ({rec['steps']} steps, {rec['wall_time_s'] / 60:.1f} min)"
+        )
+        rec = rec.get("init")
+    order = (
+        "run that first, then the command above"
+        if len(parts) == 1
+        else "run the oldest command first, then each later one on the previous one's weights, then the command above"
+    )
+    return (
+        "\n* **Fine-tuned from** "
+        + "; those weights were fine-tuned from ".join(parts)
+        + f": {order} (each fine-tuning run starts a fresh optimiser and schedule)."
+    )
 
 
 def init_from(net, path: str, log: Callable[[str], object] = print) -> dict | None:

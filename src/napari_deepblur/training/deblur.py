@@ -29,7 +29,7 @@ import torch
 
 from ..networks.unrolled import UnrolledDR
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, conv2d_fft, crop, get_family, pad_reflect
-from ._checkpoint import init_from, load_checkpoint, save_checkpoint, warmup_cosine
+from ._checkpoint import init_chain_line, init_from, load_checkpoint, save_checkpoint, warmup_cosine
 from .data import PatchBank, augment
 
 __all__ = ["DeblurConfig", "psnr", "train_deblur", "write_model_card"]
@@ -207,13 +207,7 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
         else ""
     )
     init = meta.get("init")
-    init_line = (
-        f"\n* **Fine-tuned from** `{init['path']}`, the weights written by (and copied there from) "
-        f"`{init['command']}` (run that first, then the command above; the fine-tuning run starts a fresh optimiser "
-        "and schedule)."
-        if init
-        else ""
-    )
+    init_line = init_chain_line(init)
     return f"""# Model card — unrolled Douglas–Rachford deblurring network (all families)
 
 * **File**: `{weights.name}` ({weights.stat().st_size / 1e6:.2f} MB), loaded with `torch.load(..., weights_only=True)`.

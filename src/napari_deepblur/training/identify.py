@@ -19,7 +19,7 @@ import torch
 
 from ..networks.identification import IdentificationNet
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, conv2d_fft, get_family, psf_snr
-from ._checkpoint import init_from, load_checkpoint, save_checkpoint, warmup_cosine
+from ._checkpoint import init_chain_line, init_from, load_checkpoint, save_checkpoint, warmup_cosine
 from .data import PatchBank, find_train400, synthesize, train400_split
 
 __all__ = [
@@ -199,12 +199,7 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
         else ""
     )
     init = meta.get("init")
-    init_line = (
-        f"\n* **Fine-tuned from** `{init['path']}`, written by `{init['command']}` ({init['steps']} steps, "
-        f"{init['wall_time_s'] / 60:.1f} min): run that first, then the command above (fresh optimiser and schedule)."
-        if init
-        else ""
-    )
+    init_line = init_chain_line(init)
     zernike = cfg.family != "gaussian"
     optics = (
         f"{json.dumps(meta['family_options'])}; applied to other microscopes by resampling the image to this cutoff"
