@@ -124,3 +124,21 @@ def test_deblur_training_with_identified_operators_reports_blind_validation(tmp_
     assert "identified PSF" in logs[-2] and '"none_blind"' in meta and '"p_identified": 1.0' in meta
     card = (tmp_path / "weights" / "deblur.md").read_text()
     assert "identified PSF: none" in card and "for 100 % of items the data steps use the γ̂" in card
+
+
+def test_shipped_networks_load_channels_last_with_unchanged_outputs():
+    # the layout only changes speed (oneDNN convolutions), never the numbers
+    import copy
+
+    from napari_deepblur.networks.weights import load_deblur, load_identification
+
+    net, _ = load_deblur()
+    conv = net.denoisers[0].head.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    plain = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
+    x, s = torch.rand(1, 1, 40, 56), torch.full((1, 1, 40, 56), 0.05)
+    torch.testing.assert_close(net.denoisers[0](x, s), plain.denoisers[0](x, s), rtol=1e-5, atol=1e-5)
+    ident, _, _ = load_identification("zernike")
+    plain_id = copy.deepcopy(ident).to(memory_format=torch.contiguous_format)
+    v = torch.rand(2, 1, 96, 96)
+    torch.testing.assert_close(ident(v), plain_id(v), rtol=1e-4, atol=1e-5)
