@@ -92,7 +92,7 @@ def _identified(fam, y_full: torch.Tensor) -> torch.Tensor:
 
     out = []
     for img in y_full[:, 0].numpy():
-        x, _, _ = normalize_intensity(img.astype("float32"))
+        x, _, _ = normalize_intensity(img.copy(), in_place=True)  # one copy (numpy() shares the tensor's memory)
         gamma, _ = identify_normalized(x, fam, torch.device("cpu"))
         out.append(gamma[0])
     return torch.stack(out).to(y_full.dtype)
@@ -206,8 +206,7 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
         if blind
         else ""
     )
-    init = meta.get("init")
-    init_line = init_chain_line(init)
+    init_line = init_chain_line(meta.get("init"))
     return f"""# Model card — unrolled Douglas–Rachford deblurring network (all families)
 
 * **File**: `{weights.name}` ({weights.stat().st_size / 1e6:.2f} MB), loaded with `torch.load(..., weights_only=True)`.

@@ -198,8 +198,7 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
         if cfg.noise_dist == "mixed"
         else ""
     )
-    init = meta.get("init")
-    init_line = init_chain_line(init)
+    init_line = init_chain_line(meta.get("init"))
     zernike = cfg.family != "gaussian"
     optics = (
         f"{json.dumps(meta['family_options'])}; applied to other microscopes by resampling the image to this cutoff"
