@@ -1,5 +1,6 @@
 """The unrolled Douglas–Rachford network: architecture, start-up behaviour, a tiny training run."""
 
+import pytest
 import torch
 
 from napari_deepblur.networks.unrolled import SmallUNet, UnrolledDR, noise_map
@@ -62,6 +63,11 @@ def test_tiny_deblur_training_run_writes_loadable_weights_and_resumes(tmp_path):
     train_deblur(ft2, tmp_path / "ft2_run", tmp_path / "ft2", log=logs.append)
     card = (tmp_path / "ft2" / "deblur.md").read_text()
     assert card.count("written by") == 2 and card.index(str(w2)) < card.index(str(w)) and "run the oldest" in card
+    # fine-tuning into a larger network: U-Nets with one more scale start from the smaller network's function
+    grow = DeblurConfig(**{**ft.__dict__, "widths": (4, 8, 16)})
+    w3 = train_deblur(grow, tmp_path / "grow_run", tmp_path / "grow", log=logs.append)
+    assert any("grown from U-Net widths [4, 8] to [4, 8, 16]" in line for line in logs)
+    assert load_deblur(path=w3)[0].config["widths"] == [4, 8, 16]
 
 
 def test_untrained_network_starts_as_plain_douglas_rachford():
@@ -69,6 +75,27 @@ def test_untrained_network_starts_as_plain_douglas_rachford():
     net = SmallUNet((4, 8))
     x = torch.rand(1, 1, 20, 20)
     assert torch.equal(net(x, torch.zeros_like(x)), x)
+
+
+def test_grown_network_computes_the_smaller_ones_function_then_learns():
+    # fine-tuning into U-Nets with more scales: same output at the start, and the new scales get gradients
+    gen = torch.Generator().manual_seed(0)
+    small = UnrolledDR(iterations=2, widths=(4, 8), cg_iter=3)
+    for p in small.parameters():  # non-zero everywhere (the untrained tails are zero)
+        p.data.copy_(0.1 * torch.randn(p.shape, generator=gen))
+    fam = get_family("zernike", fc=0.2, psf_size=9)
+    op = fam.operator(fam.sample(2, generator=gen), (40, 40))
+    y = torch.rand(2, 1, 40, 40, generator=gen)
+    for widths in [(4, 8, 16), (4, 8, 16, 16)]:
+        big = UnrolledDR(iterations=2, widths=widths, cg_iter=3)
+        big.grow_from(small.state_dict(), small.config)
+        torch.testing.assert_close(big(y, op, 0.01, 0.02), small(y, op, 0.01, 0.02), rtol=0, atol=1e-6)
+        big(y, op, 0.01, 0.02).square().mean().backward()
+        n = len(widths) - 2
+        assert big.denoisers[0].up[n - 1][0].weight.grad.abs().sum() > 0  # the zero-started upsampling moves
+    for bad in [UnrolledDR(iterations=2, widths=(8, 16, 32)), UnrolledDR(iterations=3, widths=(4, 8, 16))]:
+        with pytest.raises(ValueError, match="cannot grow"):
+            bad.grow_from(small.state_dict(), small.config)
 
 
 def test_train_commands_build_their_configs(monkeypatch, tmp_path):

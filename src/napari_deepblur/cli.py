@@ -380,7 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--mix",
         help="shares of the patch sources, e.g. train400=0.5,skimage=0.1,dead_leaves=0.2,fluorescence=0.2",
     )
-    td.add_argument("--init", help="start from these weights (fine-tuning; fresh optimiser and schedule)")
+    td.add_argument(
+        "--init",
+        help="start from these weights (fine-tuning; fresh optimiser and schedule); they may have U-Nets with fewer "
+        "scales than --widths (the larger network then starts from their function)",
+    )
     td.add_argument("--run-dir", help="checkpoints (default runs/deblur); an existing one is resumed")
     td.add_argument("--weights-dir", help="where the weights and model card go (default: the package resources)")
     td.set_defaults(func=_train_deblur)

@@ -91,6 +91,33 @@ class SmallUNet(nn.Module):
         out = self.tail(h)[..., :H, :W]
         return x + out
 
+    def grow_from(self, old: dict[str, torch.Tensor], old_widths: tuple[int, ...]) -> None:
+        """Load the weights of a U-Net with fewer (coarser) scales so that this one computes the same function.
+
+        ``self.widths`` must start with ``old_widths``. The old bottleneck's residual blocks become the blocks after
+        the upsampling into the old coarsest scale, and that upsampling starts at zero, so the new coarser scales add
+        nothing until training moves it; their other layers keep their random initialisation.
+        """
+        n_old, n_new = len(old_widths), len(self.widths)
+        if tuple(self.widths[:n_old]) != tuple(old_widths) or n_new <= n_old:
+            raise ValueError(f"cannot grow a U-Net with widths {list(old_widths)} into {list(self.widths)}")
+        extra = n_new - n_old
+        state = self.state_dict()
+        for key, value in old.items():
+            if key.startswith("up."):
+                i, rest = key[3:].split(".", 1)
+                new_key = f"up.{int(i) + extra}.{rest}"
+            elif key.startswith("body."):
+                new_key = f"up.{extra - 1}.1.{key[5:]}"
+            else:
+                new_key = key
+            if new_key not in state or state[new_key].shape != value.shape:
+                raise ValueError(f"cannot grow: no place for {key} {tuple(value.shape)} in the larger U-Net")
+            state[new_key] = value
+        state[f"up.{extra - 1}.0.weight"] = torch.zeros_like(state[f"up.{extra - 1}.0.weight"])
+        state[f"up.{extra - 1}.0.bias"] = torch.zeros_like(state[f"up.{extra - 1}.0.bias"])
+        self.load_state_dict(state)
+
 
 class UnrolledDR(nn.Module):
     """The deblurring network: ``T`` unrolled Douglas–Rachford iterations with learned proximal U-Nets.
@@ -112,6 +139,19 @@ class UnrolledDR(nn.Module):
         self.log_scale = nn.Parameter(torch.full((iterations + 1,), 3.0))  # ~ Wiener: sigma^2 / Var(x)
         self.log_floor = nn.Parameter(torch.tensor(-7.0))
         self.cg_iter = cg_iter
+
+    def grow_from(self, old: dict[str, torch.Tensor], old_config: dict) -> None:
+        """Start from the weights of a network with U-Nets of fewer scales (same iterations and blocks per scale):
+        the larger network computes exactly the same function until training moves it (:meth:`SmallUNet.grow_from`).
+        """
+        for k in ("iterations", "n_res"):
+            if old_config[k] != self.config[k]:
+                raise ValueError(f"cannot grow: {k} differs ({old_config[k]} vs {self.config[k]})")
+        own = {k: v for k, v in old.items() if not k.startswith("denoisers.")}
+        self.load_state_dict({**self.state_dict(), **own})
+        for i, den in enumerate(self.denoisers):
+            prefix = f"denoisers.{i}."
+            den.grow_from({k[len(prefix) :]: v for k, v in old.items() if k.startswith(prefix)}, old_config["widths"])
 
     def lam(self, k: int, sigma2: torch.Tensor) -> torch.Tensor:
         """Regularisation weight of data step ``k`` (0 = initial guess), one per batch item."""

@@ -88,11 +88,21 @@ def init_chain_line(init: dict | None) -> str:
 
 
 def init_from(net, path: str, log: Callable[[str], object] = print) -> dict | None:
-    """Fine-tuning: load the weights at ``path`` (same architecture) into ``net``; returns their
-    :func:`init_record`, or ``None`` when ``path`` is empty (training from scratch)."""
+    """Fine-tuning: load the weights at ``path`` into ``net``; returns their :func:`init_record`, or ``None`` when
+    ``path`` is empty (training from scratch).
+
+    The architecture must match, except that a network with a ``grow_from`` method (the deblurring network) may be
+    larger than the one saved: it then starts from the smaller one's function (e.g. U-Nets with one more scale).
+    """
     if not path:
         return None
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    net.load_state_dict(payload["state_dict"])
-    log(f"initialised from {path}")
+    old_config = payload.get("config", {})
+    own_config = getattr(net, "config", None)
+    if hasattr(net, "grow_from") and own_config is not None and old_config.get("widths") != own_config["widths"]:
+        net.grow_from(payload["state_dict"], old_config)
+        log(f"initialised from {path}, grown from U-Net widths {old_config.get('widths')} to {own_config['widths']}")
+    else:
+        net.load_state_dict(payload["state_dict"])
+        log(f"initialised from {path}")
     return init_record(path, payload)
