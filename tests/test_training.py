@@ -49,6 +49,20 @@ def test_psf_loss_is_zero_at_truth_and_differentiable():
     assert loss.item() > 0 and torch.isfinite(g_hat.grad).all() and float(g_hat.grad.abs().sum()) > 0
 
 
+def test_db_psf_loss_is_minus_the_mean_psf_snr():
+    from napari_deepblur.physics import psf_snr
+
+    fam = get_family("zernike", fc=0.2)
+    gen = torch.Generator().manual_seed(2)
+    g, g_hat = fam.sample(4, generator=gen), fam.sample(4, generator=gen)
+    snr = psf_snr(fam.psf(g), fam.psf(g_hat))  # true PSF first
+    db = float(psf_loss(fam, g_hat, fam.psf(g), "db"))
+    assert abs(db + float(snr.mean())) < 0.05  # the 1e-3 floor moves it a little (SNRs here are about 0-15 dB)
+    assert float(psf_loss(fam, g, fam.psf(g), "db")) == pytest.approx(-30.0, abs=1e-3)  # floor: 30 dB counts as perfect
+    with pytest.raises(ValueError, match="unknown loss"):
+        psf_loss(fam, g, fam.psf(g), "l1")
+
+
 def test_network_output_stays_in_the_parameter_box():
     fam = get_family("gaussian")
     net = IdentificationNet(fam.dim, fam.bounds(), width=4, blocks=(1, 1)).eval()

@@ -113,9 +113,10 @@ def test_train_commands_build_their_configs(monkeypatch, tmp_path):
     cfg, run = seen["deblur"]
     assert (cfg.steps, cfg.p_identified, cfg.p_perturb, cfg.init, run) == (7, 0.5, 0.25, "w.pt", tmp_path)
     assert cfg.mix == {"train400": 3.0, "skimage": 1.0}
-    assert main(["train", "identify", "--family", "gaussian", "--steps", "3", "--mix", "dead_leaves=1"]) == 0
+    argv = ["train", "identify", "--family", "gaussian", "--steps", "3", "--mix", "dead_leaves=1", "--loss", "db"]
+    assert main(argv) == 0
     icfg = seen["identify"]
-    assert (icfg.family, icfg.steps, icfg.mix) == ("gaussian", 3, {"dead_leaves": 1.0})
+    assert (icfg.family, icfg.steps, icfg.mix, icfg.loss) == ("gaussian", 3, {"dead_leaves": 1.0}, "db")
 
 
 def test_deblur_training_with_identified_operators_reports_blind_validation(tmp_path):

@@ -157,6 +157,7 @@ def _train_identify(args: argparse.Namespace) -> int:
         threads=args.threads,
         init=args.init or "",
         coef_weight=args.coef_weight,
+        loss=args.loss,
         noise_dist=args.noise_dist,
         mix=_parse_mix(args.mix),
         holdout_every=args.holdout_every,
@@ -342,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     ti.add_argument("--no-spectral", action="store_true", help="image branch only (no log-spectrum branch)")
     ti.add_argument(
         "--coef-weight", type=float, default=1.0, help="weight of the early sign-invariant coefficient loss (0: off)"
+    )
+    ti.add_argument(
+        "--loss",
+        choices=["mse", "db"],
+        default="mse",
+        help="PSF-space loss: mean relative squared error, or its mean in dB (the benchmark's mean PSF SNR)",
     )
     ti.add_argument("--init", help="fine-tune: start from these weights (same architecture; fresh optimiser)")
     ti.add_argument(
