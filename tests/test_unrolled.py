@@ -109,9 +109,10 @@ def test_train_commands_build_their_configs(monkeypatch, tmp_path):
     monkeypatch.setattr(tdeblur, "train_deblur", lambda cfg, run, weights: seen.setdefault("deblur", (cfg, run)))
     monkeypatch.setattr(tidentify, "train_identify", lambda cfg, run, weights: seen.setdefault("identify", cfg))
     argv = ["train", "deblur", "--steps", "7", "--p-identified", "0.5", "--p-perturb", "0.25", "--init", "w.pt"]
-    assert main([*argv, "--mix", "train400=3,skimage=1", "--run-dir", str(tmp_path)]) == 0
+    assert main([*argv, "--mix", "train400=3,skimage=1", "--run-dir", str(tmp_path), "--identify-weights", "i"]) == 0
     cfg, run = seen["deblur"]
     assert (cfg.steps, cfg.p_identified, cfg.p_perturb, cfg.init, run) == (7, 0.5, 0.25, "w.pt", tmp_path)
+    assert cfg.identify_weights == "i"
     assert cfg.mix == {"train400": 3.0, "skimage": 1.0}
     argv = ["train", "identify", "--family", "gaussian", "--steps", "3", "--mix", "dead_leaves=1", "--loss", "db"]
     assert main(argv) == 0
@@ -122,8 +123,19 @@ def test_train_commands_build_their_configs(monkeypatch, tmp_path):
 def test_deblur_training_with_identified_operators_reports_blind_validation(tmp_path):
     # p_identified: the shipped identification network estimates the operator of the items (and of the
     # validation patches, whose PSNR with that estimate is logged beside the true-operator one)
+    import json
+    import shutil
+
+    from napari_deepblur.networks.weights import weights_path
     from napari_deepblur.training.data import PatchBank
-    from napari_deepblur.training.deblur import DeblurConfig, _batch, _families, _identified, train_deblur
+    from napari_deepblur.training.deblur import (
+        DeblurConfig,
+        _batch,
+        _families,
+        _identified,
+        identification_file,
+        train_deblur,
+    )
 
     cfg = DeblurConfig(
         steps=1,
@@ -152,6 +164,15 @@ def test_deblur_training_with_identified_operators_reports_blind_validation(tmp_
     assert "identified PSF" in logs[-2] and '"none_blind"' in meta and '"p_identified": 1.0' in meta
     card = (tmp_path / "weights" / "deblur.md").read_text()
     assert "identified PSF: none" in card and "for 100 % of items the data steps use the γ̂" in card
+    # which identification weights were used is recorded (a later identification network changes these items)
+    used = json.loads(meta)["identification_weights"]
+    assert used["zernike"]["file"] == str(weights_path("identify", "zernike")) and len(used["zernike"]["sha256"]) == 16
+    assert f"sha256 {used['zernike']['sha256']}" in card
+    own = tmp_path / "identify_old"
+    own.mkdir()
+    shutil.copy(weights_path("identify", "zernike"), own / "identify_zernike.pt")
+    assert identification_file("zernike", str(own)) == own / "identify_zernike.pt"
+    assert identification_file("gaussian", str(own)) == weights_path("identify", "gaussian")  # not in the folder
 
 
 def test_shipped_networks_load_channels_last_with_unchanged_outputs():

@@ -190,6 +190,7 @@ def _train_deblur(args: argparse.Namespace) -> int:
         p_noiseless=args.p_noiseless,
         p_perturb=args.p_perturb,
         p_identified=args.p_identified,
+        identify_weights=args.identify_weights,
         init=args.init or "",
         mix=_parse_mix(args.mix),
     )
@@ -386,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument(
         "--mix",
         help="shares of the patch sources, e.g. train400=0.5,skimage=0.1,dead_leaves=0.2,fluorescence=0.2",
+    )
+    td.add_argument(
+        "--identify-weights",
+        default="",
+        help="folder holding identify_<family>.pt files for --p-identified (default: the shipped ones)",
     )
     td.add_argument(
         "--init",

@@ -17,6 +17,7 @@ product-convolution).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import shlex
@@ -55,6 +56,7 @@ class DeblurConfig:
     perturb: float = 0.2
     p_noiseless: float = 0.15
     p_identified: float = 0.0
+    identify_weights: str = ""
     stop_after: int = 0
     val_every: int = 300
     val_size: int = 48
@@ -83,17 +85,31 @@ def _perturbed(family, gamma: torch.Tensor, scale: float, p: float, gen: torch.G
     return torch.minimum(torch.maximum(gamma + mask * eps, b[:, 0]), b[:, 1])
 
 
-def _identified(fam, y_full: torch.Tensor) -> torch.Tensor:
-    """``gamma`` ``(B, dim)`` estimated by the shipped identification network from each full blurry, noisy patch,
-    read exactly as :func:`napari_deepblur.identify` reads an image (intensity scaled, borders dropped, resampled to
-    the network's cutoff)."""
+def identification_file(family: str, folder: str = "") -> Path:
+    """The identification weights that ``p_identified`` uses for ``family``: ``<folder>/identify_<family>.pt`` when
+    ``folder`` holds one, else the shipped file."""
+    from ..networks.weights import weights_path
+
+    own = Path(folder) / f"identify_{family}.pt" if folder else None
+    return own if own is not None and own.exists() else weights_path("identify", family)
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _identified(fam, y_full: torch.Tensor, folder: str = "") -> torch.Tensor:
+    """``gamma`` ``(B, dim)`` estimated by the identification network (:func:`identification_file`) from each full
+    blurry, noisy patch, read exactly as :func:`napari_deepblur.identify` reads an image (intensity scaled, borders
+    dropped, resampled to the network's cutoff)."""
     from .._identify import identify_normalized
     from .._validate import normalize_intensity
 
+    weights = str(identification_file(fam.name, folder))
     out = []
     for img in y_full[:, 0].numpy():
         x, _, _ = normalize_intensity(img.copy(), in_place=True)  # one copy (numpy() shares the tensor's memory)
-        gamma, _ = identify_normalized(x, fam, torch.device("cpu"))
+        gamma, _ = identify_normalized(x, fam, torch.device("cpu"), weights=weights)
         out.append(gamma[0])
     return torch.stack(out).to(y_full.dtype)
 
@@ -156,7 +172,7 @@ def _validation_set(cfg: DeblurConfig) -> list:
     for level, nz in NOISE_LEVELS.items():
         for _ in range(cfg.val_size // 8):
             fam, gamma, x, y, a, b, y_full = _batch(vcfg, bank, fams, gen, noise=nz)
-            blind = None if y_full is None else fam.psf(_identified(fam, y_full))
+            blind = None if y_full is None else fam.psf(_identified(fam, y_full, cfg.identify_weights))
             out.append((level, fam, fam.psf(gamma), blind, x, y, a, b))
     return out
 
@@ -192,9 +208,15 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
         if cfg.stop_after and cfg.stop_after < cfg.steps
         else ""
     )
+    used = meta.get("identification_weights", {})
+    which = (
+        " (" + ", ".join(f"`{f}`: `{Path(u['file']).name}` sha256 {u['sha256']}…" for f, u in used.items()) + ")"
+        if used
+        else ""
+    )
     identified = (
-        f"for {cfg.p_identified * 100:g} % of items the data steps use the γ̂ that the shipped identification "
-        "networks estimate from the item's whole blurry, noisy patch (read as `identify` reads an image); "
+        f"for {cfg.p_identified * 100:g} % of items the data steps use the γ̂ that the identification networks"
+        f"{which} estimate from the item's whole blurry, noisy patch (read as `identify` reads an image); "
         if cfg.p_identified
         else ""
     )
@@ -288,7 +310,7 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
             if y_full is not None:
                 pick = torch.rand(cfg.batch_size, generator=gen) < cfg.p_identified
                 if pick.any():
-                    gamma_op[pick] = _identified(fam, y_full[pick])
+                    gamma_op[pick] = _identified(fam, y_full[pick], cfg.identify_weights)
             psf_op = fam.psf(gamma_op)
         out = run_network(net, fam, psf_op, y, alpha, beta)
         loss = (out - x).abs().mean()
@@ -331,6 +353,12 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
     }
     if init:
         meta["init"] = init
+    if cfg.p_identified:
+        meta["identification_weights"] = {
+            f: {"file": str(path), "sha256": _file_digest(path)}
+            for f in sorted({fam.name for fam in fams})
+            for path in [identification_file(f, cfg.identify_weights)]
+        }
     weights = weights_dir / "deblur.pt"
     payload = {
         "kind": "deblur",
