@@ -171,7 +171,8 @@ def _planes(arr: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
     return arr.reshape(-1, *arr.shape[-2:]), lead
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -242,7 +243,7 @@ def process_file(
 
         torch.set_num_threads(options.threads)
     arr, meta = read_image(path)
-    checksum = _sha256(path)
+    checksum = sha256_file(path)
     planes, lead = _planes(arr)
     t_read = time.perf_counter() - t0
     optics = dict(options.optics)

@@ -17,7 +17,6 @@ product-convolution).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shlex
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from ..batch import sha256_file
 from ..networks.unrolled import UnrolledDR
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, conv2d_fft, crop, get_family, pad_reflect
 from ._checkpoint import init_chain_line, init_from, load_checkpoint, save_checkpoint, warmup_cosine
@@ -92,10 +92,6 @@ def identification_file(family: str, folder: str = "") -> Path:
 
     own = Path(folder) / f"identify_{family}.pt" if folder else None
     return own if own is not None and own.exists() else weights_path("identify", family)
-
-
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def _identified(fam, y_full: torch.Tensor, folder: str = "") -> torch.Tensor:
@@ -354,11 +350,8 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
     if init:
         meta["init"] = init
     if cfg.p_identified:
-        meta["identification_weights"] = {
-            f: {"file": str(path), "sha256": _file_digest(path)}
-            for f in sorted({fam.name for fam in fams})
-            for path in [identification_file(f, cfg.identify_weights)]
-        }
+        used = {f: identification_file(f, cfg.identify_weights) for f in sorted({fam.name for fam in fams})}
+        meta["identification_weights"] = {f: {"file": str(p), "sha256": sha256_file(p)[:16]} for f, p in used.items()}
     weights = weights_dir / "deblur.pt"
     payload = {
         "kind": "deblur",
