@@ -50,6 +50,18 @@ def test_zernike_estimate_beats_the_aberration_free_guess(noise, min_gain):
     assert np.mean(gains) > min_gain, gains
 
 
+def test_test_time_augmentation_on_a_non_square_image():
+    # a quarter turn swaps the sides of a non-square image: the 8 views cannot share one batch (this crashed)
+    gamma = [0.06, -0.03, 0.0, 0.02, 0.0, 0.0, 0.01, -0.04]
+    y, psf = blurred("zernike", gamma, shape=(192, 320), seed=3, fc=0.2)
+    plain = identify(y, "zernike", fc=0.2, device="cpu")
+    res = identify(y, "zernike", fc=0.2, device="cpu", tta=True)
+    assert res.psf.shape == plain.psf.shape and np.isclose(res.psf.sum(), 1.0, atol=1e-4)
+    assert res.details["tta_spread"] >= 0
+    base = float(psf_snr(psf.float(), get_family("zernike", fc=0.2).psf(torch.zeros(1, 8))))
+    assert float(psf_snr(psf.float(), torch.from_numpy(res.psf)[None])) > base + 2.0
+
+
 @pytest.mark.skipif("gaussian" not in SHIPPED, reason="no Gaussian weights shipped")
 def test_gaussian_estimate_beats_the_central_guess():
     fam = get_family("gaussian")

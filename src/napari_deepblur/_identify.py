@@ -172,8 +172,8 @@ def identify_normalized(
     with torch.no_grad():
         if not tta:
             return net.predict_tiled(view, tile).float().cpu(), details
-        views = torch.cat([_dihedral(view, k) for k in range(8)])
-        gammas = net.predict_tiled(views, tile).float().cpu()
+        # one call per view: a quarter turn swaps height and width of a non-square image
+        gammas = torch.cat([net.predict_tiled(_dihedral(view, k), tile) for k in range(8)]).float().cpu()
         psfs = fam.psf(gammas.double())
         back = torch.stack([_undo_dihedral(psfs[k], k) for k in range(8)])
         mean_psf = back.mean(0)
