@@ -89,6 +89,13 @@ def test_space_varying_identification_returns_a_psf_grid():
     est = float(psf_snr(psf.float(), torch.from_numpy(res.psf)[None]))
     base = float(psf_snr(psf.float(), fam.psf(torch.zeros(1, 13))))
     assert est > base + 2.0, (est, base)
+    # the field-independent terms come from the whole image, the fitted field terms are shrunk
+    from napari_deepblur._identify_sv import CONSTANT_TERMS, FIELD_SHRINK
+
+    whole = identify(y, "zernike", fc=0.2).gamma
+    lo, hi = fam.bounds().numpy()[list(CONSTANT_TERMS)].T
+    np.testing.assert_allclose(res.gamma[list(CONSTANT_TERMS)], np.clip(whole, lo, hi), atol=1e-6)
+    assert res.details["field_shrink"] == FIELD_SHRINK < 1
 
 
 def test_result_contents_and_input_untouched():

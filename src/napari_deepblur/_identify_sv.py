@@ -7,7 +7,12 @@ nearly invariant over a patch). The 13 field-model parameters are then fitted to
 1. linear least squares ``z(u_k, v_k; gamma) = s_k z_hat_k`` — the model is linear in ``gamma`` — alternating with
    the choice of the signs ``s_k = ±1`` (a local estimate is only defined up to the global sign of its aberrations);
 2. refinement in PSF space, ``sum_k ||h(z(u_k, v_k; gamma)) - h(z_hat_k)||^2 / ||h(z_hat_k)||^2``, by Adam from the
-   best starts, which is insensitive to that sign ambiguity.
+   best starts, which is insensitive to that sign ambiguity;
+3. the field-independent terms are then replaced by the Zernike network's estimate from the whole image (many views
+   averaged, far less noisy than one patch) and the field-dependent terms are shrunk by ``FIELD_SHRINK``: one patch
+   is a single training-sized view, and the fitted field terms carry more of its noise than of the field (on held-out
+   pictures the plain fit scored 9.09 / 6.98 / 6.81 dB PSF SNR, none / medium / high; with this step 10.10 / 7.87 /
+   7.87 dB; dropping the field terms altogether 9.90 / 7.97 / 8.06 dB).
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ._identify import identify_normalized
 from ._optim import adam_minimize
 from .networks.weights import load_identification
-from .physics import diffraction_psf
+from .physics import diffraction_psf, get_family
 from .physics.spacevarying import SpaceVaryingFamily
 
 __all__ = ["identify_space_varying", "local_zernike_estimates"]
@@ -25,6 +31,10 @@ __all__ = ["identify_space_varying", "local_zernike_estimates"]
 PATCH = 128
 MAX_PATCH = 256
 BORDER = 16
+#: Factor applied to the fitted field-dependent terms (tilt of focus, curvature, off-axis astigmatism and coma).
+FIELD_SHRINK = 0.5
+#: Indices of the field-independent terms of the 13-parameter model, in the order of the 8 Zernike coefficients.
+CONSTANT_TERMS = (0, 4, 5, 7, 8, 10, 11, 12)
 
 
 def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None):
@@ -106,8 +116,16 @@ def identify_space_varying(x, fam: SpaceVaryingFamily, device, weights=None, n_i
             final = float(loss_fn(g))
         if final < best_loss:
             best, best_loss = g, final
+    whole, _ = identify_normalized(x, get_family("zernike", fc=fam.fc), device, weights=weights)
+    best = best.clone()
+    field = [i for i in range(fam.dim) if i not in CONSTANT_TERMS]
+    best[field] = best[field] * FIELD_SHRINK
+    best[list(CONSTANT_TERMS)] = whole[0].to(best.dtype)
+    best = torch.maximum(torch.minimum(best, hi), lo)
     details = {
         "local_grid": grid,
+        "whole_image_zernike": whole[0].numpy(),
+        "field_shrink": FIELD_SHRINK,
         "local_estimates": z_hat.numpy(),
         "local_positions": uv.numpy(),
         "fit_loss": best_loss,
