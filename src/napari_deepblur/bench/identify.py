@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .._deblur import blur_padded
+from .._optim import adam_minimize
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, get_family, psf_snr
 from ..training.data import SKIMAGE_TEST, load_skimage
 
@@ -77,8 +78,6 @@ def best_constant_gamma(fam, draws: torch.Tensor, n_fit: int = 300, n_iter: int 
 
     Adam on the mean PSF SNR in dB, started from the best of 32 draws scored against the others.
     """
-    from .._optim import adam_minimize
-
     target = torch.cat([fam.psf(draws[i : i + 100].double()) for i in range(0, n_fit, 100)])[:n_fit]
 
     def mean_snr(g: torch.Tensor) -> torch.Tensor:
