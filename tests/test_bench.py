@@ -97,3 +97,14 @@ def test_best_constant_member_beats_the_aberration_free_guess_on_fresh_draws():
     zero = float(psf_snr(fresh, fam.psf(torch.zeros(1, 8, dtype=torch.float64)).expand_as(fresh)).mean())
     # measured: 9.9 dB against 4.0 dB on the paper's range (the family-mean PSF, not a member: 10.5 dB)
     assert const > zero + 4.0, (const, zero)
+
+
+def test_deepblur_floor_tuning_picks_the_best_scale(monkeypatch):
+    from napari_deepblur.training import data
+
+    monkeypatch.setattr(data, "SKIMAGE_TRAIN", ("brick", "cell"))
+    res = tune.run_tune_deepblur(n_psfs=1, size=96, scales=(1.0, 0.1), families=("gaussian",), progress=False)
+    assert [e["floor_scale"] for e in res["grid"]] == [1.0, 0.1] and res["pictures"] == ["brick", "cell"]
+    assert set(res["grid"][0]["gaussian"]) == {"none", "medium", "high", "mean"}
+    assert res["best"] == {"gaussian": max(res["grid"], key=lambda e: e["gaussian"]["mean"])["floor_scale"]}
+    assert res["grid"][0]["gaussian"]["none"]["psnr"] != res["grid"][1]["gaussian"]["none"]["psnr"]

@@ -118,6 +118,22 @@ def test_bad_psf_and_method(sample):
         deblur(sample["blurred"], psf=np.ones((3, 5, 5)))
     with pytest.raises(DeblurInputError, match="9 PSFs"):
         deblur(sample["blurred"], "spatially-varying", psf=np.ones((3, 5, 5)))
+    with pytest.raises(DeblurInputError, match="floor_scale"):
+        deblur(sample["blurred"], psf=sample["psf"], floor_scale=0.0)
+
+
+def test_floor_scale_changes_noise_free_deepblur_only(sample):
+    from napari_deepblur._deblur import FLOOR_SCALE
+
+    def run(noise, scale):
+        return deblur(sample["blurred"], psf=sample["psf"], noise=noise, floor_scale=scale).image
+
+    assert np.abs(run("none", 0.1) - run("none", 1.0)).max() > 1e-3
+    np.testing.assert_allclose(run("high", 0.1), run("high", 1.0), atol=2e-3)
+    # the default is the family's tuned value, and the result records what was used
+    assert deblur(sample["blurred"], psf=sample["psf"], noise="none").details["floor_scale"] == FLOOR_SCALE["zernike"]
+    res = deblur(sample["blurred"], "gaussian", psf=sample["psf"], noise="none", floor_scale=0.5)
+    assert res.details["floor_scale"] == 0.5
 
 
 def test_blind_wiener_with_the_shipped_identification(sample):

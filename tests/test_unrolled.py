@@ -191,3 +191,13 @@ def test_shipped_networks_load_channels_last_with_unchanged_outputs():
     plain_id = copy.deepcopy(ident).to(memory_format=torch.contiguous_format)
     v = torch.rand(2, 1, 96, 96)
     torch.testing.assert_close(ident(v), plain_id(v), rtol=1e-4, atol=1e-5)
+
+
+def test_floor_scale_acts_on_noise_free_data_only():
+    net = UnrolledDR(iterations=2, widths=(4, 8))
+    floor = torch.exp(net.log_floor)
+    sigma2 = torch.tensor([0.0, 1e-6, 1.0])
+    torch.testing.assert_close(net.lam(1, sigma2), torch.exp(net.log_scale[1]) * (sigma2 + floor))  # as trained
+    lam = (net.lam(1, sigma2, floor_scale=0.1) / net.lam(1, sigma2)).detach()
+    assert lam[0] == pytest.approx(0.1, rel=1e-5)  # noise-free: the floor alone, scaled
+    assert 0.1 < lam[1] < 1.0 and lam[2] == pytest.approx(1.0, abs=1e-3)  # strong noise: the floor is 1e-3 of λ

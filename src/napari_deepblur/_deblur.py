@@ -34,6 +34,19 @@ METHODS: dict[str, str] = {
 
 Progress = Callable[[int, int, str], None] | None
 
+#: Scale of the deblurring network's learned λ floor on noise-free data, per family of the blind estimate (1 = as
+#: trained; see :meth:`~napari_deepblur.networks.unrolled.UnrolledDR.lam`). The floor was learned on small training
+#: patches, whose blind operator estimates are poorer than those made from a whole image, so it over-regularises whole
+#: images. Each value is the best of a grid on whole training pictures (never the benchmark images):
+#: ``napari-deepblur bench tune --deepblur --out resources/bench/tune_deepblur.json`` (zernike, gaussian) and
+#: ``... --families spatially-varying --n-psfs 1 --out resources/bench/tune_deepblur_sv.json``.
+FLOOR_SCALE: dict[str, float] = {"zernike": 0.1, "gaussian": 0.005, "spatially-varying": 0.1}
+
+
+def default_floor_scale(family: str | Family) -> float:
+    """:data:`FLOOR_SCALE` of ``family`` (a name or a :class:`~napari_deepblur.physics.Family`); 1 if unknown."""
+    return FLOOR_SCALE.get(family.name if isinstance(family, Family) else str(family), 1.0)
+
 
 @dataclass
 class DeblurResult:
@@ -134,6 +147,7 @@ def run_unrolled(
     origin: tuple[int, int] = (0, 0),
     full_shape: tuple[int, int] | None = None,
     sigma2: float | None = None,
+    floor_scale: float = 1.0,
 ) -> np.ndarray:
     """The unrolled deblurring network on an image scaled to [0, 1].
 
@@ -141,6 +155,8 @@ def run_unrolled(
     (``(h, w)``) — or, for ``(K, h, w)`` PSFs on the grid of a space-varying ``family``, with its product-convolution
     — and cropped back. ``origin``/``full_shape`` locate a tile in a space-varying field; ``sigma2`` is the mean
     noise variance of the whole image (default: of ``x``), which sets the network's regularisation weights.
+    ``floor_scale`` scales the network's learned λ floor on noise-free data (1 = as trained; :func:`deblur` passes
+    :data:`FLOOR_SCALE`; see :meth:`~napari_deepblur.networks.unrolled.UnrolledDR.lam`).
     """
     from .networks.weights import load_deblur
 
@@ -157,7 +173,7 @@ def run_unrolled(
             op = ConvolutionOperator(k, tuple(y.shape[-2:]))
         if sigma2 is None:
             sigma2 = restoration.effective_sigma(x, alpha, beta) ** 2
-        out = net(y, op, float(alpha), float(beta), progress=progress, sigma2=sigma2)
+        out = net(y, op, float(alpha), float(beta), progress=progress, sigma2=sigma2, floor_scale=float(floor_scale))
     return crop(out, pad)[0, 0].cpu().numpy()
 
 
@@ -209,7 +225,8 @@ def deblur(
     **method_options
         Passed to the restoration method: ``balance`` for Wiener, ``n_iter`` for RL, ``mu`` and ``n_iter`` for TV,
         ``n_iter``, ``kernel_size``, ``width``, ``tv_weight``, ``seed`` for SelfDeblur (default: the paper's 5000
-        iterations, the family's PSF size), ``weights`` (a path) for deep-blur.
+        iterations, the family's PSF size), ``weights`` (a path) and ``floor_scale`` (default: the family's
+        :data:`FLOOR_SCALE`) for deep-blur.
 
     Returns
     -------
@@ -255,6 +272,15 @@ def deblur(
             kernel = fam.psf(g.double())[0].numpy()
     t_id = time.perf_counter() - t0
     side = resolve_tile(tile, x.shape, method)
+    if method == "deepblur":
+        fs = method_options.get("floor_scale", default_floor_scale(family))
+        try:
+            method_options["floor_scale"] = float(fs)
+        except (TypeError, ValueError):
+            method_options["floor_scale"] = math.nan
+        if not method_options["floor_scale"] > 0:
+            raise DeblurInputError(f"floor_scale must be a positive number, got {fs!r}")
+        details = {**details, "floor_scale": method_options["floor_scale"]}
 
     def attempt(device: torch.device, side: int) -> tuple[np.ndarray, dict]:
         if not side:

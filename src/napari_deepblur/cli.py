@@ -306,9 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--out", help="results JSON (a .md table is written beside it)")
     bs.set_defaults(func=_bench_speed)
 
-    bt = bsub.add_parser("tune", help="tune Wiener/RL/TV regularisation on training crops (not the test images)")
+    bt = bsub.add_parser(
+        "tune", help="tune Wiener/RL/TV regularisation (or deep-blur's λ floor) on training images, not test images"
+    )
+    bt.add_argument("--deepblur", action="store_true", help="tune deep-blur's λ-floor scale (blind, whole pictures)")
     bt.add_argument("--n-images", type=int, default=16)
-    bt.add_argument("--size", type=int, default=128)
+    bt.add_argument("--n-psfs", type=int, default=2, help="--deepblur: PSFs per picture and family")
+    bt.add_argument("--families", nargs="+", default=["zernike", "gaussian"], help="--deepblur: families to tune")
+    bt.add_argument("--size", type=int, default=0, help="crop side (default 128; 384 with --deepblur)")
     bt.add_argument("--seed", type=int, default=0)
     bt.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     bt.add_argument("--out", help="results JSON")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from .._deblur import blur_padded, deblur
+from .._deblur import blur_padded, deblur, default_floor_scale
 from .._identify import identify
 from .._validate import normalize_intensity
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, get_family, psf_snr
@@ -136,6 +136,7 @@ def run_deblur_bench(
         "seed": seed,
         "device": device,
         "weights": weights or "shipped",
+        "floor_scale": default_floor_scale(family),
         "threads": torch.get_num_threads(),
         "border": border,
         "rows": {k: _row_summary(v) for k, v in rows.items()},
@@ -257,7 +258,8 @@ def run(args) -> str:
     header = (
         f"Test images: {r0['images']} ({r0['n_images']} images, one PSF each, seed {r0['seed']}); "
         f"coefficient range {r0['coefficient_range']}; noise level given to every method; PSNR/SSIM without a "
-        f"{r0['border']}-px border; device {r0['device']} ({r0['threads']} threads)."
+        f"{r0['border']}-px border; device {r0['device']} ({r0['threads']} threads); deep-blur λ-floor scale "
+        f"{r0['floor_scale']:g}."
     )
     table = header + "\n\n" + format_rows(results) + "\n"
     if args.out:

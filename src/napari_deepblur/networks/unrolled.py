@@ -153,9 +153,17 @@ class UnrolledDR(nn.Module):
             prefix = f"denoisers.{i}."
             den.grow_from({k[len(prefix) :]: v for k, v in old.items() if k.startswith(prefix)}, old_config["widths"])
 
-    def lam(self, k: int, sigma2: torch.Tensor) -> torch.Tensor:
-        """Regularisation weight of data step ``k`` (0 = initial guess), one per batch item."""
-        return torch.exp(self.log_scale[k]) * (sigma2 + torch.exp(self.log_floor))
+    def lam(self, k: int, sigma2: torch.Tensor, floor_scale: float = 1.0) -> torch.Tensor:
+        """Regularisation weight of data step ``k`` (0 = initial guess), one per batch item.
+
+        ``lam_k = exp(log_scale_k) * (sigma2 + rho * floor)`` with ``rho = s + (1 - s) sigma2 / (sigma2 + floor)``
+        for ``s = floor_scale``: the learned floor is multiplied by ``s`` on noise-free data and by about 1 once the
+        noise variance exceeds the floor, where the floor hardly matters anyway. ``s = 1`` (training) is the plain
+        ``exp(log_scale_k) * (sigma2 + floor)``.
+        """
+        floor = torch.exp(self.log_floor)
+        rho = floor_scale + (1.0 - floor_scale) * sigma2 / (sigma2 + floor)
+        return torch.exp(self.log_scale[k]) * (sigma2 + rho * floor)
 
     def forward(
         self,
@@ -166,12 +174,14 @@ class UnrolledDR(nn.Module):
         *,
         progress=None,
         sigma2: torch.Tensor | float | None = None,
+        floor_scale: float = 1.0,
     ) -> torch.Tensor:
         """Deblur ``y`` ``(B, 1, H, W)`` (scaled to about [0, 1]) given the operator and the noise levels.
 
         ``progress``, if given, is called with ``(step, total)`` after each iteration. ``sigma2``, the mean noise
         variance that sets the λ_k, defaults to the mean over ``y``; a tile of a larger image passes the whole
-        image's value so that every tile uses the same λ_k.
+        image's value so that every tile uses the same λ_k. ``floor_scale`` scales the learned λ floor on noise-free
+        data (see :meth:`lam`; 1 = as trained).
         """
         sig = noise_map(y, alpha, beta)
         if sigma2 is None:
@@ -180,12 +190,12 @@ class UnrolledDR(nn.Module):
             sigma2 = torch.as_tensor(sigma2, dtype=y.dtype, device=y.device).reshape(-1).expand(y.shape[0])
         kw = {} if op.__class__.__name__ == "ConvolutionOperator" else {"max_iter": self.cg_iter, "tol": 1e-4}
         aty = op.A_adjoint(y)
-        x = op.solve(aty, self.lam(0, sigma2), **kw)
+        x = op.solve(aty, self.lam(0, sigma2, floor_scale), **kw)
         z = x
         T = len(self.denoisers)
         for k, den in enumerate(self.denoisers):
             u = den(z, sig)
-            lam = self.lam(k + 1, sigma2)
+            lam = self.lam(k + 1, sigma2, floor_scale)
             lam_b = lam.view(-1, 1, 1, 1)
             x = op.solve(aty + lam_b * (2 * u - z), lam, **kw)
             z = z + x - u
