@@ -86,7 +86,7 @@ def test_deblur_widget_runs_on_the_sample(make_napari_viewer, qtbot):
     assert out.data.shape == blurred.data.shape and tuple(out.scale) == (0.065, 0.065)
     assert f"{blurred.name} PSF" in viewer.layers
     assert "defocus" in out.metadata["napari_deepblur"]["gamma"]
-    assert "waves" in w.table.value
+    assert w.table.value.startswith("in waves:") and "defocus (Z4): " in w.table.value  # the unit said once
     assert not w.psf_view.native.isHidden() and w.psf_view.value.ndim == 3  # PSF thumbnail (RGB) in the widget
     n_layers = len(viewer.layers)
     w.run_button.clicked.emit()  # a second run replaces the results instead of piling up
@@ -215,3 +215,20 @@ def test_two_widgets_at_once_do_not_interfere_and_layers_are_not_modified(make_n
     g1 = runs[0][0].layers["img1 deblurred"].metadata["napari_deepblur"]["gamma"]["defocus"]
     g2 = runs[1][0].layers["img2 deblurred"].metadata["napari_deepblur"]["gamma"]["defocus"]
     assert g1 != g2  # each widget reports its own image's estimate
+
+
+def test_estimate_lines_fit_the_dock():
+    """The γ̂ list of the Blind-deblur panel: the unit said once, long labels broken, so no line is clipped."""
+    from types import SimpleNamespace
+
+    from napari_deepblur._widgets.deblur import _describe
+    from napari_deepblur.physics import get_family
+
+    for name, unit in (("zernike", "waves"), ("spatially-varying", "waves")):
+        fam = get_family(name)
+        lines = _describe(SimpleNamespace(family=fam, gamma=np.full(fam.dim, -0.123)))
+        assert lines[0] == f"in {unit}:" and len(lines) == fam.dim + 1
+        assert all(len(part) <= 36 for line in lines for part in line.split("\n"))
+    fam = get_family("gaussian")  # mixed units: each line keeps its own
+    lines = _describe(SimpleNamespace(family=fam, gamma=np.ones(fam.dim)))
+    assert len(lines) == fam.dim and all(p.unit in line for p, line in zip(fam.parameters, lines, strict=True))

@@ -101,6 +101,9 @@ class DeblurWidget(Container):
         if self.noise.value in NOISE_LEVELS:
             self.alpha.value, self.beta.value = NOISE_LEVELS[self.noise.value]
 
+    def _relayout(self) -> None:
+        _relayout_widget(self.native)
+
     def _on_method(self) -> None:
         self.iterations.visible = self.method.value == "selfdeblur"
 
@@ -262,9 +265,15 @@ class DeblurWidget(Container):
         grid = getattr(first.family, "grid", None) if first.family is not None else None
         self.psf_view.set_data(psf_thumbnail(first.psf, grid))
         self.psf_view.visible = True
-        self.table.value = "\n".join(_describe(first)) or (
+        lines = _describe(first)
+        self.table.value = "\n".join(lines) or (
             "kernel estimated by SelfDeblur" if first.method == "selfdeblur" else "PSF given by the user"
         )
+        # room for every line (up to 16 for the space-varying family)
+        self.table.min_height = max(130, 17 * (self.table.value.count("\n") + 1) + 10)
+        from qtpy.QtCore import QTimer
+
+        QTimer.singleShot(0, self._relayout)  # once Qt has taken the new text, or the old height clips it
         t = sum(r.timings["total"] for _, r in results)
         a, b = first.noise
         note = "est." if first.noise_estimated else "given"
@@ -283,7 +292,23 @@ class _Failure:
         self.message = message
 
 
+def _relayout_widget(native) -> None:
+    layout = native.layout()
+    if layout is not None:
+        layout.invalidate()
+        layout.activate()
+
+
 def _describe(res) -> list[str]:
+    """Lines ``"label: value"`` of the estimated γ. When all parameters share one unit it is said once, on the first
+    line, so that the lines fit the dock's default width; otherwise each line carries its unit. A long label is
+    broken before its parenthesis."""
     if res.gamma is None or res.family is None:
         return []
-    return [p.format(float(v)) for p, v in zip(res.family.parameters, res.gamma, strict=True)]
+    params = res.family.parameters
+    units = {p.unit for p in params}
+    if len(units) == 1:
+        lines = [f"in {units.pop()}:"] + [f"{p.label}: {float(v):+.3f}" for p, v in zip(params, res.gamma, strict=True)]
+    else:
+        lines = [p.format(float(v)) for p, v in zip(params, res.gamma, strict=True)]
+    return [t.replace(" (", "\n    (", 1) if len(t) > 36 else t for t in lines]

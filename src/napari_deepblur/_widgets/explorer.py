@@ -58,7 +58,10 @@ class PSFExplorer(Container):
         self.pixel_size = FloatSpinBox(label="pixel size (µm)", value=0.065, min=0.001, max=10.0, step=0.005)
         self.psf_size = ComboBox(label="PSF size (px)", choices=[31, 47, 63], value=63)
         self.display = ComboBox(label="display", choices=["linear", "log"], value="linear")
-        self.sliders = Container(labels=True)
+        # each parameter's name on its own line above a full-width slider: the names are long (up to 40 characters
+        # for the space-varying family) and beside the sliders they squeezed them to a knob at the default width
+        self.slider_box = Container(labels=False)
+        self.sliders: list[FloatSlider] = []
         self.info = Label(label="")
         self.source = create_widget(annotation=napari.layers.Image, label="result layer")
         self.load_button = PushButton(text="Load γ from result layer")
@@ -67,7 +70,7 @@ class PSFExplorer(Container):
         self.export_path = FileEdit(label="TIFF file", mode="w", filter="*.tif")
         self.export_button = PushButton(text="Export PSF")
         self.extend([
-            self.family, self.na, self.wavelength, self.pixel_size, self.psf_size, self.display, self.sliders,
+            self.family, self.na, self.wavelength, self.pixel_size, self.psf_size, self.display, self.slider_box,
             self.info, self.source, self.load_button, self.target, self.apply_button, self.export_path,
             self.export_button,
         ])  # fmt: skip
@@ -97,12 +100,15 @@ class PSFExplorer(Container):
             fam = self.fam()
         except ValueError:
             fam = get_family(self.family.value)
-        self.sliders.clear()
+        self.slider_box.clear()
+        self.sliders = []
         default = fam.default_gamma()[0].tolist()
         for p, v in zip(fam.parameters, default, strict=True):
             step = (p.high - p.low) / 200
-            s = FloatSlider(label=f"{p.label} ({p.unit})", min=p.low, max=p.high, step=step, value=v)
+            name = f"{p.label} ({p.unit})"
+            s = FloatSlider(label=name, min=p.low, max=p.high, step=step, value=v, tooltip=name)
             s.changed.connect(self._update)
+            self.slider_box.extend([Label(value=name), s])
             self.sliders.append(s)
         for w in (self.na, self.wavelength, self.pixel_size):
             w.enabled = self.family.value != "gaussian"
