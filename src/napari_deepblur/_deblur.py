@@ -235,6 +235,14 @@ def deblur(
     t0 = time.perf_counter()
     if method not in METHODS:
         raise DeblurInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "deepblur":  # checked before any work
+        fs = method_options.get("floor_scale", default_floor_scale(family))
+        try:
+            method_options["floor_scale"] = float(fs)
+        except (TypeError, ValueError):
+            method_options["floor_scale"] = math.nan
+        if not method_options["floor_scale"] > 0:
+            raise DeblurInputError(f"floor_scale must be a positive number, got {fs!r}")
     in_shape = np.shape(image)
     arr = as_image2d(image)
     x, offset, scale = normalize_intensity(arr, in_place=True)  # arr is our own copy
@@ -273,13 +281,6 @@ def deblur(
     t_id = time.perf_counter() - t0
     side = resolve_tile(tile, x.shape, method)
     if method == "deepblur":
-        fs = method_options.get("floor_scale", default_floor_scale(family))
-        try:
-            method_options["floor_scale"] = float(fs)
-        except (TypeError, ValueError):
-            method_options["floor_scale"] = math.nan
-        if not method_options["floor_scale"] > 0:
-            raise DeblurInputError(f"floor_scale must be a positive number, got {fs!r}")
         details = {**details, "floor_scale": method_options["floor_scale"]}
 
     def attempt(device: torch.device, side: int) -> tuple[np.ndarray, dict]:

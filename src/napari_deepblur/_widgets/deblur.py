@@ -293,7 +293,10 @@ class _Failure:
 
 
 def _relayout_widget(native) -> None:
-    layout = native.layout()
+    try:
+        layout = native.layout()
+    except RuntimeError:  # the dock was closed before the deferred call ran
+        return
     if layout is not None:
         layout.invalidate()
         layout.activate()

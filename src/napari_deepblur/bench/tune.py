@@ -126,9 +126,9 @@ def run_tune_deepblur(
     gen = torch.Generator().manual_seed(seed)
     cases = []
     for family in families:
-        conv = family != "gaussian"
-        fam = get_family(family, **({"fc": 0.2, "max_zernike_amplitude": SETTINGS["paper"]} if conv else {}))
-        optics = {"fc": 0.2} if conv else {}
+        optical = family != "gaussian"  # Zernike-based: benchmark cutoff and paper range
+        fam = get_family(family, **({"fc": 0.2, "max_zernike_amplitude": SETTINGS["paper"]} if optical else {}))
+        optics = {"fc": 0.2} if optical else {}
         gammas = fam.sample(len(pics) * n_psfs, generator=gen)
         for i, x in enumerate(pics):
             for j in range(n_psfs):
