@@ -5,9 +5,10 @@ take an image scaled to about ``[0, 1]`` and reflect-pad it by the PSF support b
 operators, so that no wrap-around ringing enters from the borders.
 
 * ``wiener`` — scikit-image's :func:`skimage.restoration.wiener` (Laplacian regulariser) for convolutions; for a
-  product-convolution, the Tikhonov solution ``(A*A + lam I)^-1 A* y`` by conjugate gradient.
+  product-convolution, the same filter ``(A*A + balance L*L)^-1 A* y`` (L the discrete Laplacian) by conjugate
+  gradient, so one ``balance`` law serves both.
 * ``richardson_lucy`` — scikit-image's :func:`skimage.restoration.richardson_lucy` for convolutions; the same
-  multiplicative iteration with the product-convolution operator otherwise.
+  multiplicative iteration, from the same flat start, with the product-convolution operator otherwise.
 * ``tv_deconvolution`` — ``min 1/2 ||A x - y||^2 + mu TV(x)`` (isotropic TV, preprint 001 eq. 7) by the
   Chambolle–Pock primal–dual algorithm, with the exact (FFT) or CG proximal map of the data term.
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from .physics.fft import pad_reflect
-from .physics.operators import BlurOperator, ConvolutionOperator
+from .physics.operators import BlurOperator, ConvolutionOperator, conjugate_gradient
 
 __all__ = ["effective_sigma", "richardson_lucy", "tv_deconvolution", "wiener"]
 
@@ -82,10 +83,21 @@ def wiener(
         from skimage.restoration import wiener as sk_wiener
 
         out = sk_wiener(yp, psf, balance=bal, clip=False)
-    else:
+    else:  # the same filter as scikit-image's, (A*A + balance L*L)^-1 A* y, by conjugate gradient
         t = torch.from_numpy(yp)[None, None]
-        out = operator.regularized_inverse(t, bal, max_iter=100, tol=1e-5)[0, 0].numpy()
+        op = operator
+
+        def normal(v: torch.Tensor) -> torch.Tensor:
+            return op.normal(v) + bal * _laplacian(_laplacian(v))
+
+        out = conjugate_gradient(normal, op.A_adjoint(t), max_iter=200, tol=1e-6)[0][0, 0].numpy()
     return out[p:-p, p:-p]
+
+
+def _laplacian(v: torch.Tensor) -> torch.Tensor:
+    """The discrete Laplacian scikit-image's Wiener filter regularises with (circular, so self-adjoint)."""
+    k = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]], dtype=v.dtype, device=v.device)
+    return torch.nn.functional.conv2d(torch.nn.functional.pad(v, (1, 1, 1, 1), mode="circular"), k[None, None])
 
 
 def richardson_lucy(
@@ -116,7 +128,7 @@ def richardson_lucy(
         t = yp[None, None]
         ones = torch.ones_like(t)
         norm = op.A_adjoint(ones).clamp_min(1e-6)
-        x = t.clone().clamp_min(1e-6)
+        x = torch.full_like(t, 0.5)  # scikit-image's start: the iteration count is the regularisation
         for k in range(n):
             x = x * op.A_adjoint(t / op.A(x).clamp_min(1e-6)) / norm
             if progress is not None:
