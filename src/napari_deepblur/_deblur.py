@@ -236,13 +236,14 @@ def deblur(
     if method not in METHODS:
         raise DeblurInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "deepblur":  # checked before any work
-        fs = method_options.get("floor_scale", default_floor_scale(family))
+        given = method_options.get("floor_scale", default_floor_scale(family))
         try:
-            method_options["floor_scale"] = float(fs)
+            fs = float(given)
         except (TypeError, ValueError):
-            method_options["floor_scale"] = math.nan
-        if not method_options["floor_scale"] > 0:
-            raise DeblurInputError(f"floor_scale must be a positive number, got {fs!r}")
+            fs = math.nan
+        if not fs > 0:  # also rejects NaN
+            raise DeblurInputError(f"floor_scale must be a positive number, got {given!r}")
+        method_options["floor_scale"] = fs
     in_shape = np.shape(image)
     arr = as_image2d(image)
     x, offset, scale = normalize_intensity(arr, in_place=True)  # arr is our own copy

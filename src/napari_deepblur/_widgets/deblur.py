@@ -102,7 +102,13 @@ class DeblurWidget(Container):
             self.alpha.value, self.beta.value = NOISE_LEVELS[self.noise.value]
 
     def _relayout(self) -> None:
-        _relayout_widget(self.native)
+        try:
+            layout = self.native.layout()
+        except RuntimeError:  # the dock was closed before the deferred call ran
+            return
+        if layout is not None:
+            layout.invalidate()
+            layout.activate()
 
     def _on_method(self) -> None:
         self.iterations.visible = self.method.value == "selfdeblur"
@@ -290,16 +296,6 @@ class _Failure:
 
     def __init__(self, message: str):
         self.message = message
-
-
-def _relayout_widget(native) -> None:
-    try:
-        layout = native.layout()
-    except RuntimeError:  # the dock was closed before the deferred call ran
-        return
-    if layout is not None:
-        layout.invalidate()
-        layout.activate()
 
 
 def _describe(res) -> list[str]:

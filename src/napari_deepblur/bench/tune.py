@@ -114,12 +114,10 @@ def run_tune_deepblur(
     Returns ``{"grid": [{"floor_scale", family: {level: {"psnr", "ssim"}, "mean": mean PSNR}}], "best": {family:
     scale}, ...}``.
     """
-    from skimage.metrics import structural_similarity
-
     from .._deblur import deblur
     from .._identify import identify
     from ..training.data import SKIMAGE_TRAIN, load_skimage
-    from .deblur import normalized_noise
+    from .deblur import _scores, normalized_noise
     from .identify import SETTINGS
 
     pics = [_centre_crop(load_skimage(name), size) for name in SKIMAGE_TRAIN]
@@ -144,17 +142,15 @@ def run_tune_deepblur(
         from tqdm import tqdm
 
         bar = tqdm(total=len(scales) * len(cases), desc="tune deep-blur", mininterval=5)
-    bsl = (slice(border, -border),) * 2
     grid = []
     for scale in scales:
         scores: dict[str, dict[str, list]] = {}
         for family, level, x, y, nz, psf, optics in cases:
             out = deblur(y, family, noise=nz, method="deepblur", psf=psf, device="cpu", floor_scale=scale, **optics)
-            out = out.image
-            o, t = np.clip(out, 0, 1)[bsl].astype(np.float64), x[bsl].astype(np.float64)
+            p, q = _scores(out.image, x, border)
             s = scores.setdefault(family, {}).setdefault(level, {"psnr": [], "ssim": []})
-            s["psnr"].append(peak_signal_noise_ratio(t, o, data_range=1.0))
-            s["ssim"].append(structural_similarity(t, o, data_range=1.0))
+            s["psnr"].append(p)
+            s["ssim"].append(q)
             if bar is not None:
                 bar.update(1)
         entry: dict = {"floor_scale": scale}
