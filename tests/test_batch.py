@@ -10,7 +10,8 @@ import tifffile
 
 from napari_deepblur import __version__
 from napari_deepblur._sample_data import make_sample
-from napari_deepblur.batch import BatchOptions, expand_inputs, output_paths, parse_noise, process_file, run_batch
+from napari_deepblur.api.params import parse_noise
+from napari_deepblur.batch import BatchOptions, expand_inputs, output_paths, process_file, run_batch
 from napari_deepblur.cli import main
 from napari_deepblur.errors import DeblurInputError
 

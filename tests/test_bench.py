@@ -30,7 +30,7 @@ def test_normalized_noise_matches_the_variance_of_the_scaled_image():
     a, b = 0.01, 0.02
     y = z + np.sqrt(a * z + b**2) * rng.standard_normal(z.shape)
     a2, b2 = normalized_noise(y, a, b)
-    from napari_deepblur._validate import normalize_intensity
+    from napari_deepblur.api.params import normalize_intensity
 
     _, lo, s = normalize_intensity(y)
     xz = (z - lo) / s  # the clean image in normalised units
@@ -100,7 +100,7 @@ def test_best_constant_member_beats_the_aberration_free_guess_on_fresh_draws():
 
 
 def test_deepblur_floor_tuning_picks_the_best_scale(monkeypatch):
-    from napari_deepblur.training import data
+    from napari_deepblur import datasets as data
 
     monkeypatch.setattr(data, "SKIMAGE_TRAIN", ("brick", "cell"))
     res = tune.run_tune_deepblur(n_psfs=1, size=96, scales=(1.0, 0.1), families=("gaussian",), progress=False)

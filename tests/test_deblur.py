@@ -9,8 +9,8 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from napari_deepblur import METHODS, DeblurInputError, deblur
 from napari_deepblur._sample_data import make_sample
+from napari_deepblur.methods.classical import _div, _grad
 from napari_deepblur.physics import get_family
-from napari_deepblur.restoration import _div, _grad
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +91,10 @@ def test_space_varying_methods_run(sample):
     assert psnr(s["sharp"], res.image) > psnr(s["sharp"], s["blurred"])
     for method in ("wiener", "rl", "tv"):
         kw = {"n_iter": 10} if method in ("tv", "rl") else {}
-        from napari_deepblur._deblur import sv_operator
+        from napari_deepblur.physics import product_convolution as sv_operator
 
         op = sv_operator(fam, torch.from_numpy(s["psf"]).double()[None], (96, 96), 31)
-        from napari_deepblur import restoration
+        from napari_deepblur.methods import classical as restoration
 
         fn = {"wiener": restoration.wiener, "rl": restoration.richardson_lucy, "tv": restoration.tv_deconvolution}
         out = fn[method](s["blurred"].astype(np.float64), s["psf"], 0.0, 0.01, operator=op, **kw)
@@ -123,7 +123,7 @@ def test_bad_psf_and_method(sample):
 
 
 def test_floor_scale_changes_noise_free_deepblur_only(sample):
-    from napari_deepblur._deblur import FLOOR_SCALE
+    from napari_deepblur.methods.deepblur import FLOOR_SCALE
 
     def run(noise, scale):
         return deblur(sample["blurred"], psf=sample["psf"], noise=noise, floor_scale=scale).image
@@ -155,8 +155,8 @@ def test_blind_wiener_with_the_shipped_identification(sample):
 def test_space_varying_classical_methods_match_the_convolution_ones_for_one_psf(method):
     """A product-convolution whose grid PSFs are all one PSF is that convolution: Wiener and Richardson–Lucy must
     then give what scikit-image's convolution versions give (same regulariser, same start), noisy or not."""
-    from napari_deepblur import restoration
-    from napari_deepblur._deblur import sv_operator
+    from napari_deepblur.methods import classical as restoration
+    from napari_deepblur.physics import product_convolution as sv_operator
 
     fam = get_family("spatially-varying")
     h = get_family("zernike").psf(torch.tensor([[0.08, 0.04, -0.03, 0.0, 0.02, 0.0, 0.0, 0.01]], dtype=torch.float64))

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from napari_deepblur import deblur, identify
-from napari_deepblur._validate import as_image2d
+from napari_deepblur.api.params import as_image2d
 from napari_deepblur.errors import DeblurInputError
 
 N = int(os.environ.get("NAPARI_DEEPBLUR_FUZZ", "0"))

@@ -79,7 +79,7 @@ def test_space_varying_identification_returns_a_psf_grid():
     fam = get_family("spatially-varying", fc=0.2)
     gamma = [0.05, 0.0, 0.0, 0.06, 0.0, 0.0, 0.05, 0.0, 0.0, 0.04, 0.0, 0.0, 0.0]
     x = torch.from_numpy(fluorescence_scene((384, 384), seed=3)).double()[None, None]
-    from napari_deepblur._deblur import sv_operator
+    from napari_deepblur.physics import product_convolution as sv_operator
 
     psf = fam.psf(torch.tensor([gamma], dtype=torch.float64))
     y = crop(sv_operator(fam, psf, (384, 384), 16).A(pad_reflect(x, 16)), 16)[0, 0].numpy()
@@ -90,7 +90,7 @@ def test_space_varying_identification_returns_a_psf_grid():
     base = float(psf_snr(psf.float(), fam.psf(torch.zeros(1, 13))))
     assert est > base + 2.0, (est, base)
     # the field-independent terms come from the whole image, the fitted field terms are shrunk
-    from napari_deepblur._identify_sv import CONSTANT_TERMS, FIELD_SHRINK
+    from napari_deepblur.methods.identify_space_varying import CONSTANT_TERMS, FIELD_SHRINK
 
     whole = identify(y, "zernike", fc=0.2).gamma
     lo, hi = fam.bounds().numpy()[list(CONSTANT_TERMS)].T

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from napari_deepblur._optim import Adam
-from napari_deepblur.selfdeblur import ImageGenerator, KernelGenerator, _ssim, selfdeblur
+from napari_deepblur.methods._optim import Adam
+from napari_deepblur.methods.selfdeblur import _ssim, selfdeblur
+from napari_deepblur.networks.selfdeblur import ImageGenerator, KernelGenerator
 
 
 def test_kernel_generator_is_a_softmax_kernel():

@@ -7,10 +7,10 @@ import torch
 
 from napari_deepblur import deblur
 from napari_deepblur._sample_data import make_sample
+from napari_deepblur.api.tiling import ALIGN, AUTO_TILE_PIXELS, process_tiled, resolve_tile, tile_chunks
 from napari_deepblur.errors import DeblurInputError
 from napari_deepblur.physics import get_family
 from napari_deepblur.physics.spacevarying import partition_of_unity
-from napari_deepblur.tiling import ALIGN, AUTO_TILE_PIXELS, process_tiled, resolve_tile, tile_chunks
 
 ZERNIKE = [0.05, -0.03, 0.02, 0.0, 0.03, -0.02, 0.01, 0.02]
 
@@ -105,7 +105,7 @@ def test_tiled_space_varying_uses_each_tiles_local_psfs():
 
 
 def test_deblur_tiles_automatically_above_the_threshold(monkeypatch):
-    import napari_deepblur.tiling as tiling
+    import napari_deepblur.api.tiling as tiling
 
     monkeypatch.setattr(tiling, "AUTO_TILE_PIXELS", 200 * 200)
     monkeypatch.setattr(tiling, "DEFAULT_TILE", 128)

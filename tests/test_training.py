@@ -5,10 +5,11 @@ import json
 import pytest
 import torch
 
+from napari_deepblur.datasets import SKIMAGE_TEST, SKIMAGE_TRAIN, PatchBank
 from napari_deepblur.networks.identification import IdentificationNet
 from napari_deepblur.networks.weights import load_identification
 from napari_deepblur.physics import conv2d_fft, get_family
-from napari_deepblur.training.data import SKIMAGE_TEST, SKIMAGE_TRAIN, PatchBank, synthesize
+from napari_deepblur.training.data import synthesize
 from napari_deepblur.training.identify import IdentifyConfig, psf_loss, train_identify
 
 
@@ -101,7 +102,7 @@ def test_tiny_training_run_writes_loadable_weights_and_resumes(tmp_path):
 
 
 def test_train400_split_holds_out_every_nth_file(tmp_path):
-    from napari_deepblur.training.data import train400_split
+    from napari_deepblur.datasets import train400_split
 
     files = [tmp_path / f"test_{i:03d}.png" for i in range(25)]
     train, held = train400_split(list(reversed(files)), 10)

@@ -126,8 +126,8 @@ def test_deblur_training_with_identified_operators_reports_blind_validation(tmp_
     import json
     import shutil
 
+    from napari_deepblur.datasets import PatchBank
     from napari_deepblur.networks.weights import weights_path
-    from napari_deepblur.training.data import PatchBank
     from napari_deepblur.training.deblur import (
         DeblurConfig,
         _batch,
@@ -201,3 +201,10 @@ def test_floor_scale_acts_on_noise_free_data_only():
     lam = (net.lam(1, sigma2, floor_scale=0.1) / net.lam(1, sigma2)).detach()
     assert lam[0] == pytest.approx(0.1, rel=1e-5)  # noise-free: the floor alone, scaled
     assert 0.1 < lam[1] < 1.0 and lam[2] == pytest.approx(1.0, abs=1e-3)  # strong noise: the floor is 1e-3 of λ
+
+
+def test_train_identify_refuses_a_family_without_a_network_of_its_own():
+    from napari_deepblur.cli import main
+
+    with pytest.raises(SystemExit, match="no identification network of its own"):
+        main(["train", "identify", "--family", "spatially-varying", "--steps", "1"])

@@ -98,7 +98,7 @@ def test_dask_backed_stack_is_deblurred_by_tiles(make_napari_viewer, qtbot, monk
     """A lazy (dask) stack: only the planes asked for are computed; a large plane goes through the tiling."""
     import dask.array as da
 
-    import napari_deepblur.tiling as tiling
+    import napari_deepblur.api.tiling as tiling
     from napari_deepblur._sample_data import make_sample
 
     monkeypatch.setattr(tiling, "AUTO_TILE_PIXELS", 150 * 150)  # make 256 x 256 planes "large"

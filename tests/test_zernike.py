@@ -154,3 +154,29 @@ def test_bad_optics_raise_clear_errors(kwargs):
 def test_wrong_gamma_shape_is_explained():
     with pytest.raises(ValueError, match="gamma must have shape"):
         get_family("zernike").psf(torch.zeros(2, 5))
+
+
+def test_forward_model_boundary_rules():
+    """One forward model, three named boundary rules: reflect (default, same shape), circular, valid (centre crop)."""
+    import torch
+
+    from napari_deepblur.physics import blur, forward_model, get_family
+
+    fam = get_family("zernike", fc=0.2)
+    x = torch.rand(2, 1, 96, 96, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    psf = fam.psf(fam.sample(2, generator=torch.Generator().manual_seed(1)).double())
+    reflect, circular = blur(x, fam, psf), blur(x, fam, psf, boundary="circular")
+    valid = blur(x, fam, psf, boundary="valid", crop_to=48)
+    assert reflect.shape == circular.shape == x.shape and valid.shape == (2, 1, 48, 48)
+    # away from the borders the three agree; at the borders reflect and circular differ
+    torch.testing.assert_close(valid, circular[..., 24:72, 24:72])
+    torch.testing.assert_close(reflect[..., 24:72, 24:72], valid)
+    assert (reflect[..., :3, :] - circular[..., :3, :]).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="crop_to"):
+        blur(x, fam, psf, boundary="valid")
+    with pytest.raises(ValueError, match="no valid"):
+        blur(x, fam, psf, boundary="valid", crop_to=90)
+    with pytest.raises(ValueError, match="boundary"):
+        blur(x, fam, psf, boundary="zero")
+    y = forward_model(x, fam, psf, 0.0, 0.0)
+    torch.testing.assert_close(y, reflect)

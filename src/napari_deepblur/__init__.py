@@ -1,35 +1,15 @@
 """napari-deepblur: blind deblurring of microscope images with deep-blur (Debarnot & Weiss).
 
-The core (``napari_deepblur.physics`` and the networks) needs torch only; napari and Qt are imported by the widgets
-alone.
+The public API — :func:`identify`, :func:`deblur` and their results, :data:`METHODS`, the two exceptions — is
+loaded on first use (SPEC 1, :mod:`lazy_loader`; ``__init__.pyi`` names it for IDEs and type checkers), because napari
+imports this package at start-up to read the manifest and must not pay for torch there. The floors, from the bottom:
+``physics`` (the blur model) → ``networks`` → ``methods`` (how an image is restored) → ``api`` (what users call) →
+widgets, CLI, batch, training, benchmarks.
 """
+
+import lazy_loader as _lazy
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "METHODS",
-    "DeblurInputError",
-    "DeblurResult",
-    "IdentifyResult",
-    "WeightsError",
-    "__version__",
-    "deblur",
-    "identify",
-]
-
-
-def __getattr__(name: str):
-    # Lazy: `import napari_deepblur` (done by napari at start-up for the manifest) must not import torch.
-    if name in ("identify", "IdentifyResult"):
-        from . import _identify as _mod
-
-        return getattr(_mod, name)
-    if name in ("deblur", "DeblurResult", "METHODS"):
-        from . import _deblur as _mod
-
-        return getattr(_mod, name)
-    if name in ("DeblurInputError", "WeightsError"):
-        from . import errors
-
-        return getattr(errors, name)
-    raise AttributeError(f"module 'napari_deepblur' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
+__all__ = [*__all__, "__version__"]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .api.provenance import truth_record
 from .display import psf_montage
-from .physics import add_poisson_gaussian, get_family
+from .physics import forward_model, get_family
 from .synthetic import fluorescence_scene
 
 __all__ = ["make_sample", "sample_spatially_varying", "sample_zernike"]
@@ -37,10 +38,9 @@ def make_sample(
     sharp = fluorescence_scene(shape, seed=seed)
     g = torch.tensor([gamma], dtype=torch.float32)
     psf = fam.psf(g)
-    op = fam.operator_from_psf(psf, shape)
     x = torch.from_numpy(sharp)[None, None]
     gen = torch.Generator().manual_seed(seed)
-    y = add_poisson_gaussian(op.A(x), *noise, generator=gen)
+    y = forward_model(x, fam, psf, *noise, generator=gen, boundary="circular")  # as the samples were always made
     return {
         "blurred": y[0, 0].numpy().astype(np.float32),
         "sharp": sharp,
@@ -52,14 +52,7 @@ def make_sample(
 def _layers(family: str, gamma: list[float], title: str):
     s = make_sample(family, gamma)
     fam = get_family(family)
-    meta = {
-        "napari_deepblur": {
-            "family": family,
-            "gamma": dict(zip(fam.param_names, map(float, s["gamma"]), strict=True)),
-            "optics": fam.optics,
-            "role": "ground truth",
-        }
-    }
+    meta = {"napari_deepblur": truth_record(fam, s["gamma"], "ground truth")}
     psf = s["psf"]
     if psf.ndim == 3:  # space-varying: one image with the PSFs at their grid positions
         psf = psf_montage(psf, fam.grid)

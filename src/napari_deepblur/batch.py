@@ -10,11 +10,8 @@ finished file; no output may replace an input.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -22,22 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import looks_rgb
+from .api.params import looks_rgb
 from .errors import DeblurInputError, WeightsError
+from .io import IMAGE_SUFFIXES, atomic_write, read_image, sha256_file, write_tiff
 
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "BatchOptions",
-    "expand_inputs",
-    "output_paths",
-    "parse_noise",
-    "process_file",
-    "read_image",
-    "run_batch",
-]
-
-#: File types read (TIFF through tifffile, the others through imageio).
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+__all__ = ["BatchOptions", "expand_inputs", "output_paths", "process_file", "run_batch"]
 
 
 @dataclass
@@ -55,18 +41,6 @@ class BatchOptions:
     threads: int = 0
     #: the command line that started the batch (recorded in the sidecars; workers have their own argv)
     command: str = field(default_factory=lambda: " ".join(sys.argv))
-
-
-def parse_noise(text: str) -> str | tuple[float, float]:
-    """``"auto"``, a level name (``none``, ``medium``, ``high``) or ``"ALPHA,BETA"``."""
-    text = text.strip()
-    if "," in text:
-        try:
-            a, b = (float(v) for v in text.split(","))
-        except ValueError as exc:
-            raise DeblurInputError(f"noise {text!r}: expected two numbers ALPHA,BETA (e.g. 0.01,0.02)") from exc
-        return (a, b)
-    return text
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
@@ -102,65 +76,6 @@ def output_paths(path: Path, outdir: Path) -> dict[str, Path]:
     }
 
 
-def read_image(path: Path) -> tuple[np.ndarray, dict]:
-    """The pixel data and the metadata worth keeping: TIFF resolution tags, ImageJ ``spacing``/``unit``/axes, the
-    pixel size in µm when the file states one."""
-    if not path.exists():
-        raise DeblurInputError("file not found")
-    suffix = path.suffix.lower()
-    meta: dict = {}
-    try:
-        if suffix in (".tif", ".tiff"):
-            import logging
-
-            import tifffile
-
-            logging.getLogger("tifffile").setLevel(logging.ERROR)  # corrupt files: our one-line error suffices
-            with tifffile.TiffFile(path) as tf:
-                arr = tf.series[0].asarray()
-                meta["axes"] = tf.series[0].axes
-                page = tf.pages[0]
-                tags = page.tags
-                if "XResolution" in tags and "YResolution" in tags:
-                    meta["resolution"] = (tags["XResolution"].value, tags["YResolution"].value)
-                    unit = tags["ResolutionUnit"].value if "ResolutionUnit" in tags else 1
-                    meta["resolutionunit"] = int(unit)
-                if tf.is_imagej:
-                    ij = tf.imagej_metadata or {}
-                    meta["imagej"] = {k: ij[k] for k in ("spacing", "unit", "finterval") if k in ij}
-        elif suffix in IMAGE_SUFFIXES:
-            import imageio.v3 as iio
-
-            arr = np.asarray(iio.imread(path))
-        else:
-            raise DeblurInputError(f"unsupported file type {suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
-    except DeblurInputError:
-        raise
-    except Exception as exc:  # corrupt or truncated files: tifffile and imageio raise many types
-        raise DeblurInputError(f"cannot read the image ({type(exc).__name__}: {exc})") from exc
-    meta["pixel_size_um"] = _pixel_size_um(meta)
-    return arr, meta
-
-
-def _pixel_size_um(meta: dict) -> float | None:
-    """Pixel size in µm from ImageJ units or TIFF resolution tags (None when the file does not say)."""
-    res = meta.get("resolution")
-    if not res:
-        return None
-    num, den = res[0] if isinstance(res[0], tuple) else (res[0], 1)
-    if not num:
-        return None
-    per_unit = num / den  # pixels per unit
-    unit = str(meta.get("imagej", {}).get("unit", "")).lower()
-    if unit in ("micron", "um", "µm", "\\u00b5m", "microns"):
-        return 1.0 / per_unit
-    if unit == "nm":
-        return 1e-3 / per_unit
-    if meta.get("resolutionunit") == 3 and not unit:  # centimetre
-        return 1e4 / per_unit
-    return None
-
-
 def _planes(arr: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
     """``(n, H, W)`` planes of a 2D image or a stack (leading axes flattened); RGB(A) is refused."""
     if looks_rgb(arr.shape):
@@ -169,47 +84,6 @@ def _planes(arr: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
         raise DeblurInputError(f"a 2D image or a stack of 2D images is expected, got shape {arr.shape}")
     lead = arr.shape[:-2]
     return arr.reshape(-1, *arr.shape[-2:]), lead
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
-    """Write through ``write(tmp)`` to a temporary file beside ``target``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".partial" + target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; outputs get the usual permissions
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def _write_tiff(path: Path, data: np.ndarray, meta: dict) -> None:
-    import tifffile
-
-    kwargs: dict = {"metadata": {}}
-    if meta.get("resolution"):
-        kwargs["resolution"] = meta["resolution"]
-        if "resolutionunit" in meta and "imagej" not in meta:
-            kwargs["resolutionunit"] = meta["resolutionunit"]
-    if "imagej" in meta:
-        kwargs["imagej"] = True
-        kwargs["metadata"] = dict(meta["imagej"])
-    if "axes" in meta and len(meta["axes"]) == data.ndim:
-        kwargs["metadata"]["axes"] = meta["axes"]
-    tifffile.imwrite(path, data, **kwargs)
 
 
 def process_file(
@@ -227,7 +101,8 @@ def process_file(
         When the file cannot be read or processed, or an output would replace an input.
     """
     from . import __version__
-    from ._deblur import deblur
+    from .api.provenance import result_record
+    from .api.stack import deblur_planes
 
     t0 = time.perf_counter()
     path, outdir = Path(path), Path(outdir)
@@ -255,40 +130,27 @@ def process_file(
         pixel_source = "file metadata (µm)"
     out = np.empty(planes.shape, dtype=np.float32)
     psfs, records = [], []
-    for i, plane in enumerate(planes):
-
-        def plane_progress(done: int, total: int, stage: str, i: int = i) -> None:
-            if progress is not None:
-                progress(done, total, f"plane {i + 1}/{len(planes)}: {stage}")
-
-        res = deblur(
-            plane,
-            family=options.family,
-            noise=options.noise,
-            method=options.method,
-            device=options.device,
-            progress=plane_progress,
-            tile=options.tile,
-            overlap=options.overlap,
-            **optics,
-        )
+    runs = deblur_planes(
+        planes,
+        progress=progress,
+        family=options.family,
+        noise=options.noise,
+        method=options.method,
+        device=options.device,
+        tile=options.tile,
+        overlap=options.overlap,
+        **optics,
+    )
+    for i, res in runs:
         out[i] = res.image
         psfs.append(res.psf)
-        records.append(
-            {
-                "plane": i,
-                "gamma": res.named_gamma,
-                "noise": {"alpha": res.noise[0], "beta": res.noise[1], "estimated": res.noise_estimated},
-                "timings_s": res.timings,
-                "tiling": {k: res.details[k] for k in ("tile", "overlap", "tiles") if k in res.details},
-            }
-        )
+        records.append({"plane": i, **result_record(res)})
     t_proc = time.perf_counter() - t0 - t_read
     image = out.reshape(arr.shape[:-2] + out.shape[-2:]) if lead else out[0]
     psf = np.stack(psfs) if len(psfs) > 1 else psfs[0]
     outdir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(outs["image"], lambda p: _write_tiff(p, image, meta))
-    _atomic_write(outs["psf"], lambda p: _write_tiff(p, psf.astype(np.float32), {}))
+    atomic_write(outs["image"], lambda p: write_tiff(p, image, meta))
+    atomic_write(outs["psf"], lambda p: write_tiff(p, psf.astype(np.float32), {}))
     fam = res.family
     sidecar = {
         "software": "napari-deepblur",
@@ -319,7 +181,7 @@ def process_file(
     }
     sidecar["timings_s"]["total"] = time.perf_counter() - t0
     text = json.dumps(sidecar, indent=2, default=_json_default)
-    _atomic_write(outs["sidecar"], lambda p: p.write_text(text))
+    atomic_write(outs["sidecar"], lambda p: p.write_text(text))
     return sidecar
 
 

@@ -21,7 +21,8 @@ def _view(args: argparse.Namespace) -> int:
 
 
 def _deblur_files(args: argparse.Namespace) -> int:
-    from .batch import BatchOptions, parse_noise, run_batch
+    from .api.params import parse_noise
+    from .batch import BatchOptions, run_batch
 
     tile: int | str | None = args.tile
     if tile != "auto":
@@ -107,61 +108,86 @@ def _bench_tune(args: argparse.Namespace) -> int:
 
 
 def _screenshots(args: argparse.Namespace) -> int:
-    from .bench.screenshots import take_screenshots
+    from ._widgets.screenshots import take_screenshots
 
     for p in take_screenshots(args.out, args.method):
         print(p)
     return 0
 
 
+def _add_config_options(parser: argparse.ArgumentParser, config: type, families: list[str]) -> None:
+    """One ``--field-name`` option per field of the ``config`` dataclass that has a ``help`` (its default and help
+    come from the dataclass, so no default is written twice)."""
+    from dataclasses import MISSING, fields
+
+    for f in fields(config):
+        meta = f.metadata
+        if "help" not in meta:
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()
+        name = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            flag = meta.get("flag")
+            action = "store_false" if default else "store_true"
+            parser.add_argument(f"--{flag}" if flag else name, dest=f.name, action=action, help=meta["help"])
+            continue
+        kw: dict = {"dest": f.name, "help": meta["help"] + " (default: %(default)s)"}
+        if isinstance(default, tuple):
+            kw.update(nargs="+", type=type(default[0]), default=list(default))
+        elif "parse" in meta:
+            kw.update(type=str, default=None)
+        else:
+            kw.update(type=type(default), default=default)
+        choices = meta.get("choices")
+        if choices:
+            kw["choices"] = families if choices == "families" else list(choices)
+        parser.add_argument(name, **kw)
+
+
 def _parse_mix(text: str | None) -> dict:
-    """``"train400=0.45,dead_leaves=0.25"`` -> ``{"train400": 0.45, "dead_leaves": 0.25}``."""
-    if not text:
-        return {}
-    known = ("dead_leaves", "fluorescence", "skimage", "train400")
-    out = {}
-    for part in text.split(","):
-        key, _, value = part.partition("=")
-        key = key.strip()
-        if key not in known:
-            raise SystemExit(f"error: --mix: unknown source {key!r} (use {', '.join(known)})")
-        try:
-            out[key] = float(value)
-        except ValueError:
-            raise SystemExit(f"error: --mix: {part!r} is not SOURCE=SHARE") from None
-    return out
+    """:func:`~napari_deepblur.training.config.parse_mix` with its errors as a command-line error."""
+    from .training.config import parse_mix
+
+    try:
+        return parse_mix(text)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _config_from_args(config: type, args: argparse.Namespace):
+    """The ``config`` dataclass filled from the options :func:`_add_config_options` added."""
+    from dataclasses import fields
+
+    values = {}
+    for f in fields(config):
+        if "help" not in f.metadata:
+            continue
+        v = getattr(args, f.name)
+        if "parse" in f.metadata:
+            try:
+                v = f.metadata["parse"](v)
+            except ValueError as exc:  # a usage error, not a traceback
+                raise SystemExit(f"error: {exc}") from None
+        elif isinstance(v, list):
+            v = tuple(v)
+        values[f.name] = v
+    return config(**values)
 
 
 def _train_identify(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .physics import family_class
     from .resources import __file__ as resources_init
-    from .training.identify import IdentifyConfig, train_identify
+    from .training.config import IdentifyConfig
+    from .training.identify import train_identify
 
-    cfg = IdentifyConfig(
-        family=args.family,
-        steps=args.steps,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        crop=args.crop,
-        bank_size=args.bank_size,
-        width=args.width,
-        blocks=tuple(args.blocks),
-        lr=args.lr,
-        val_every=args.val_every,
-        spectral=not args.no_spectral,
-        p_noiseless=args.p_noiseless,
-        noise_scale=args.noise_scale,
-        narrow_fraction=args.narrow_fraction,
-        stop_after=args.stop_after,
-        threads=args.threads,
-        init=args.init or "",
-        coef_weight=args.coef_weight,
-        loss=args.loss,
-        noise_dist=args.noise_dist,
-        mix=_parse_mix(args.mix),
-        holdout_every=args.holdout_every,
-    )
+    if not family_class(args.family).trainable:
+        raise SystemExit(
+            f"error: the {args.family!r} family has no identification network of its own (it is identified from "
+            "local estimates of the zernike network); train --family zernike instead"
+        )
+    cfg = _config_from_args(IdentifyConfig, args)
     run_dir = Path(args.run_dir or f"runs/identify_{args.family}")
     weights_dir = Path(args.weights_dir) if args.weights_dir else Path(resources_init).parent
     train_identify(cfg, run_dir, weights_dir)
@@ -172,28 +198,10 @@ def _train_deblur(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .resources import __file__ as resources_init
-    from .training.deblur import DeblurConfig, train_deblur
+    from .training.config import DeblurConfig
+    from .training.deblur import train_deblur
 
-    cfg = DeblurConfig(
-        steps=args.steps,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        crop=args.crop,
-        bank_size=args.bank_size,
-        widths=tuple(args.widths),
-        n_res=args.n_res,
-        iterations=args.iterations,
-        lr=args.lr,
-        val_every=args.val_every,
-        stop_after=args.stop_after,
-        threads=args.threads,
-        p_noiseless=args.p_noiseless,
-        p_perturb=args.p_perturb,
-        p_identified=args.p_identified,
-        identify_weights=args.identify_weights,
-        init=args.init or "",
-        mix=_parse_mix(args.mix),
-    )
+    cfg = _config_from_args(DeblurConfig, args)
     run_dir = Path(args.run_dir or "runs/deblur")
     weights_dir = Path(args.weights_dir) if args.weights_dir else Path(resources_init).parent
     train_deblur(cfg, run_dir, weights_dir)
@@ -203,7 +211,13 @@ def _train_deblur(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``napari-deepblur`` argument parser."""
     from . import __version__
-    from .bench.deblur import ROWS
+    from .api.params import NOISE_FORMS
+    from .bench.protocol import ROWS, SETTINGS
+    from .methods import METHODS
+    from .physics.registry import available_families
+    from .training.config import DeblurConfig, IdentifyConfig
+
+    families = available_families()
 
     p = argparse.ArgumentParser(
         prog="napari-deepblur", description="Blind deblurring of microscope images (deep-blur)."
@@ -215,16 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--sample", choices=["zernike", "spatially-varying"], default="zernike")
     v.set_defaults(func=_view)
 
-    from ._deblur import METHODS
-
     d = sub.add_parser(
         "deblur",
         help="deblur image files (TIFF/PNG, 2D or stacks): <stem>_deblurred.tif, <stem>_psf.tif, <stem>.json",
     )
     d.add_argument("inputs", nargs="+", help="image files or folders (their image files)")
     d.add_argument("-o", "--output", required=True, help="output folder (created; inputs are never overwritten)")
-    d.add_argument("--family", default="zernike", choices=["zernike", "gaussian", "spatially-varying"])
-    d.add_argument("--noise", default="auto", help="auto, none, medium, high or ALPHA,BETA (image scaled to [0, 1])")
+    d.add_argument("--family", default="zernike", choices=families)
+    d.add_argument("--noise", default="auto", help=NOISE_FORMS)
     d.add_argument("--method", default="deepblur", choices=list(METHODS))
     d.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     d.add_argument("--tile", default="auto", help="tile side in px, 'auto' (tiles above 1024x1024 pixels) or 0 (never)")
@@ -245,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsc.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
     bsc.add_argument("--modes", nargs="+", default=["whole", "tiled"], choices=["whole", "tiled"])
     bsc.add_argument("--method", default="deepblur")
-    bsc.add_argument("--family", default="zernike", choices=["zernike", "gaussian", "spatially-varying"])
+    bsc.add_argument("--family", default="zernike", choices=families)
     bsc.add_argument("--threads", type=int, default=2)
     bsc.add_argument("--tile", type=int, default=512)
     bsc.add_argument("--whole-limit-gb", type=float, default=12.0, help="address-space cap of whole-image runs")
@@ -258,18 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     bo.add_argument("--out", help="write the rows as JSON here (and a .md table beside it)")
     bo.set_defaults(func=_bench_operators)
     bi = bsub.add_parser("identify", help="PSF SNR of the identification network (paper protocol)")
-    bi.add_argument("--family", default="zernike", choices=["zernike", "gaussian", "spatially-varying"])
+    bi.add_argument("--family", default="zernike", choices=families)
     bi.add_argument("--noise", default="none", choices=["none", "medium", "high", "all"])
     bi.add_argument("--images", help="folder of test images (default: bsd68 when present, else held-out skimage)")
     bi.add_argument("--n-images", type=int, default=None)
     bi.add_argument("--n-psfs", type=int, default=100)
     bi.add_argument(
-        "--setting",
-        choices=["paper", "wide"],
-        default="paper",
-        help="Zernike coefficients U[-0.075, 0.075] (paper) or U[-0.15, 0.15] (wide)",
+        "--setting", choices=list(SETTINGS), default="paper", help="; ".join(f"{k}: {v}" for k, v in SETTINGS.items())
     )
-    bi.add_argument("--fc", type=float, default=0.2)
+    bi.add_argument("--fc", type=float, default=None, help="cutoff of optical families (default: the networks' 0.2)")
     bi.add_argument("--seed", type=int, default=0)
     bi.add_argument("--device", default="cpu")
     bi.add_argument("--out", help="results JSON (a .md table is written beside it)")
@@ -278,12 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--tta", action="store_true", help="test-time augmentation (8 rotations/flips)")
     bi.set_defaults(func=_bench_identify)
     bd = bsub.add_parser("deblur", help="PSNR / SSIM / PSF SNR / time of every method (paper Table 1 protocol)")
-    bd.add_argument("--family", default="zernike", choices=["zernike", "gaussian", "spatially-varying"])
+    bd.add_argument("--family", default="zernike", choices=families)
     bd.add_argument("--noise", default="none", choices=["none", "medium", "high", "all"])
     bd.add_argument("--images", help="folder of test images (default: bsd68 when present, else held-out skimage)")
     bd.add_argument("--n-images", type=int, default=None)
     bd.add_argument("--methods", nargs="+", default=list(ROWS), choices=list(ROWS), help="rows to compute")
-    bd.add_argument("--fc", type=float, default=0.2)
+    bd.add_argument("--fc", type=float, default=None, help="cutoff of optical families (default: the networks' 0.2)")
     bd.add_argument("--border", type=int, default=16, help="pixels left out of PSNR/SSIM at each side")
     bd.add_argument("--seed", type=int, default=0)
     bd.add_argument("--device", default="cpu")
@@ -299,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     bs = bsub.add_parser("speed", help="warm time of identify + deep-blur on a 512² image; SelfDeblur per iteration")
     bs.add_argument("--size", type=int, default=512)
     bs.add_argument("--repeats", type=int, default=5)
-    bs.add_argument("--families", nargs="+", default=["zernike", "gaussian", "spatially-varying"])
+    bs.add_argument("--families", nargs="+", default=families, choices=families)
     bs.add_argument("--device", default="cpu")
     bs.add_argument("--selfdeblur-iters", type=int, default=3, help="iterations timed (0: skip SelfDeblur)")
     bs.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -327,82 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train the networks (weights + model card go to the package resources)")
     tsub = t.add_subparsers(dest="train", required=True)
     ti = tsub.add_parser("identify", help="train the identification network of a family (resumable)")
-    ti.add_argument("--family", default="zernike", choices=["zernike", "gaussian", "spatially-varying"])
-    ti.add_argument("--steps", type=int, default=6000)
-    ti.add_argument("--seed", type=int, default=0)
-    ti.add_argument("--batch-size", type=int, default=32)
-    ti.add_argument("--crop", type=int, default=128)
-    ti.add_argument("--bank-size", type=int, default=6000)
-    ti.add_argument("--width", type=int, default=16)
-    ti.add_argument("--blocks", type=int, nargs="+", default=[2, 2, 2, 2])
-    ti.add_argument("--lr", type=float, default=1e-3)
-    ti.add_argument("--val-every", type=int, default=500)
-    ti.add_argument("--p-noiseless", type=float, default=0.25, help="share of noiseless training images")
-    ti.add_argument("--noise-scale", type=float, default=1.0, help="scales the noise range α ≤ 0.15, β ≤ 0.3")
-    ti.add_argument("--narrow-fraction", type=float, default=0.5, help="share of γ drawn in the paper's range")
-    ti.add_argument(
-        "--stop-after",
-        type=int,
-        default=0,
-        help="stop (and write the weights) at this step; the lr schedule still spans --steps",
-    )
-    ti.add_argument("--no-spectral", action="store_true", help="image branch only (no log-spectrum branch)")
-    ti.add_argument(
-        "--coef-weight", type=float, default=1.0, help="weight of the early sign-invariant coefficient loss (0: off)"
-    )
-    ti.add_argument(
-        "--loss",
-        choices=["mse", "db"],
-        default="mse",
-        help="PSF-space loss: mean relative squared error, or its mean in dB (the benchmark's mean PSF SNR)",
-    )
-    ti.add_argument("--init", help="fine-tune: start from these weights (same architecture; fresh optimiser)")
-    ti.add_argument(
-        "--noise-dist", default="uniform", choices=["uniform", "mixed"], help="noise law (mixed: half log-uniform)"
-    )
-    ti.add_argument("--mix", help="patch sources, e.g. train400=0.45,skimage=0.1,dead_leaves=0.25,fluorescence=0.2")
-    ti.add_argument(
-        "--holdout-every", type=int, default=0, help="hold every N-th train400 file out of training; they validate"
-    )
-    ti.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    _add_config_options(ti, IdentifyConfig, families)
     ti.add_argument("--run-dir", help="checkpoints (default runs/identify_<family>); an existing one is resumed")
     ti.add_argument("--weights-dir", help="where the weights and model card go (default: the package resources)")
     ti.set_defaults(func=_train_identify)
     td = tsub.add_parser("deblur", help="train the unrolled deblurring network (one for all families; resumable)")
-    td.add_argument("--steps", type=int, default=3600)
-    td.add_argument("--seed", type=int, default=0)
-    td.add_argument("--batch-size", type=int, default=8)
-    td.add_argument("--crop", type=int, default=96)
-    td.add_argument("--bank-size", type=int, default=4000)
-    td.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64], help="U-Net channels per scale")
-    td.add_argument("--n-res", type=int, default=1, help="residual blocks per scale")
-    td.add_argument("--iterations", type=int, default=4, help="unrolled iterations T")
-    td.add_argument("--lr", type=float, default=1e-3)
-    td.add_argument("--val-every", type=int, default=300)
-    td.add_argument("--stop-after", type=int, default=0, help="stop (and write the weights) at this step")
-    td.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    td.add_argument("--p-noiseless", type=float, default=0.15, help="share of noiseless training items")
-    td.add_argument("--p-perturb", type=float, default=0.5, help="share of items deblurred with a perturbed operator")
-    td.add_argument(
-        "--p-identified",
-        type=float,
-        default=0.0,
-        help="share of items deblurred with the operator the shipped identification network estimates from the item",
-    )
-    td.add_argument(
-        "--mix",
-        help="shares of the patch sources, e.g. train400=0.5,skimage=0.1,dead_leaves=0.2,fluorescence=0.2",
-    )
-    td.add_argument(
-        "--identify-weights",
-        default="",
-        help="folder holding identify_<family>.pt files for --p-identified (default: the shipped ones)",
-    )
-    td.add_argument(
-        "--init",
-        help="start from these weights (fine-tuning; fresh optimiser and schedule); they may have U-Nets with fewer "
-        "scales than --widths (the larger network then starts from their function)",
-    )
+    _add_config_options(td, DeblurConfig, families)
     td.add_argument("--run-dir", help="checkpoints (default runs/deblur); an existing one is resumed")
     td.add_argument("--weights-dir", help="where the weights and model card go (default: the package resources)")
     td.set_defaults(func=_train_deblur)

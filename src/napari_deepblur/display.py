@@ -1,4 +1,4 @@
-"""Display helpers shared by the widgets, the CLI and the sample data (numpy only)."""
+"""Display helpers shared by the widgets and the sample data (numpy only)."""
 
 from __future__ import annotations
 

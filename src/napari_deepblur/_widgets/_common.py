@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..api.provenance import result_record
+from ..api.stack import Cancelled
 from ..display import psf_montage
+from ..io import um_per_unit
 
 __all__ = ["Cancelled", "layer_optics", "notify_error", "psf_thumbnail", "result_layers", "set_or_add_image"]
-
-
-class Cancelled(Exception):
-    """Raised inside a worker when the user pressed Cancel."""
 
 
 def notify_error(message: str) -> None:
@@ -29,8 +28,7 @@ def layer_optics(layer) -> float | None:
         unit = str(units[-1])
     except (TypeError, IndexError):
         return None
-    factor = {"micrometer": 1.0, "µm": 1.0, "um": 1.0, "micron": 1.0, "nanometer": 1e-3, "nm": 1e-3,
-              "millimeter": 1e3, "mm": 1e3}.get(unit)  # fmt: skip
+    factor = um_per_unit(unit)
     if factor is None:
         return None
     return float(layer.scale[-1]) * factor
@@ -46,21 +44,6 @@ def set_or_add_image(viewer, name: str, data: np.ndarray, **kwargs):
                 setattr(layer, key, kwargs[key])
         return layer
     return viewer.add_image(data, name=name, **kwargs)
-
-
-def _result_metadata(res) -> dict:
-    meta = {
-        "method": res.method,
-        "noise": {"alpha": res.noise[0], "beta": res.noise[1], "estimated": res.noise_estimated},
-        "device": res.device,
-        "timings_s": res.timings,
-    }
-    if res.family is not None:
-        meta["family"] = res.family.name
-        meta["optics"] = res.family.optics
-        meta["gamma"] = res.named_gamma
-        meta["units"] = {p.name: p.unit for p in res.family.parameters}
-    return {"napari_deepblur": meta}
 
 
 def psf_thumbnail(psf: np.ndarray, grid: tuple[int, int] | None = None, size: int = 200) -> np.ndarray:
@@ -81,7 +64,7 @@ def result_layers(viewer, layer, image: np.ndarray, res, single_plane: bool = Fa
     translate = np.asarray(layer.translate)
     if single_plane:
         scale, translate = scale[-2:], translate[-2:]
-    meta = _result_metadata(res)
+    meta = {"napari_deepblur": result_record(res)}
     lo, hi = (float(v) for v in np.percentile(image, [0.1, 99.9]))  # gentle: deblurred peaks are sparse
     limits = (lo, hi if hi > lo else lo + 1)
     set_or_add_image(

@@ -12,28 +12,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Image, Label, PushButton, SpinBox, create_widget
 
-from .._deblur import METHODS
+from ..methods import METHODS
+from ..physics import family_class
 from ..physics.noise import NOISE_LEVELS
-from ._common import Cancelled, layer_optics, notify_error, psf_thumbnail, result_layers
+from ._common import layer_optics, notify_error, psf_thumbnail, result_layers
+from ._controls import family_combo, optics_spinboxes, uses_optics
 
 if TYPE_CHECKING:
     import napari
 
 __all__ = ["DeblurWidget"]
 
-FAMILY_CHOICES = [
-    ("diffraction (Zernike)", "zernike"),
-    ("Gaussian", "gaussian"),
-    ("space-varying", "spatially-varying"),
-]
-NOISE_CHOICES = ["auto", "none", "medium", "high", "custom"]
-METHOD_LABELS = {
-    "deepblur": "deep-blur (network)",
-    "selfdeblur": "SelfDeblur (zero-shot, slow)",
-    "wiener": "Wiener",
-    "rl": "Richardson–Lucy",
-    "tv": "total variation",
-}
+NOISE_CHOICES = ["auto", *NOISE_LEVELS, "custom"]
 
 
 class DeblurWidget(Container):
@@ -55,17 +45,14 @@ class DeblurWidget(Container):
         import napari
 
         self.image = create_widget(annotation=napari.layers.Image, label="image")
-        self.family = ComboBox(label="blur model", choices=FAMILY_CHOICES, value="zernike")
-        self.na = FloatSpinBox(label="NA", value=1.4, min=0.05, max=1.7, step=0.05)
-        self.wavelength = FloatSpinBox(label="emission λ (µm)", value=0.52, min=0.2, max=2.0, step=0.01)
-        self.pixel_size = FloatSpinBox(label="pixel size (µm)", value=0.065, min=0.001, max=10.0, step=0.005)
+        self.family = family_combo()
+        self.na, self.wavelength, self.pixel_size = optics_spinboxes()
         self.fc_label = Label(label="cutoff")
         self.noise = ComboBox(label="noise", choices=NOISE_CHOICES, value="auto")
         self.alpha = FloatSpinBox(label="  Poisson α", value=0.0, min=0.0, max=1.0, step=0.005, enabled=False)
         self.beta = FloatSpinBox(label="  Gaussian β", value=0.0, min=0.0, max=1.0, step=0.005, enabled=False)
-        self.method = ComboBox(
-            label="method", choices=[(METHOD_LABELS.get(k, k), k) for k in METHODS], value=next(iter(METHODS))
-        )
+        methods = [(m.label, k) for k, m in METHODS.items()]
+        self.method = ComboBox(label="method", choices=methods, value=next(iter(METHODS)))
         self.iterations = SpinBox(label="  iterations", value=1000, min=10, max=10000, step=100, visible=False)
         self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"], value="auto")
         self.device_label = Label(label="runs on")
@@ -111,7 +98,7 @@ class DeblurWidget(Container):
             layout.activate()
 
     def _on_method(self) -> None:
-        self.iterations.visible = self.method.value == "selfdeblur"
+        self.iterations.visible = METHODS[self.method.value].blind  # SelfDeblur: its iteration count
 
     def _on_image(self) -> None:
         layer = self.image.value
@@ -124,18 +111,18 @@ class DeblurWidget(Container):
 
     def _update_cutoff(self) -> None:
         fc = self.na.value * self.pixel_size.value / self.wavelength.value
-        gaussian = self.family.value == "gaussian"
+        optical = uses_optics(self.family.value)
         for w in (self.na, self.wavelength, self.pixel_size):
-            w.enabled = not gaussian
-        if gaussian:
-            self.fc_label.value = "not used by the Gaussian model"
+            w.enabled = optical
+        if not optical:
+            self.fc_label.value = f"not used by the {family_class(self.family.value).label} model"
         elif fc > 0.25:
             self.fc_label.value = f"fc = {fc:.3f} cycles/px — undersampled (> 0.25): check the numbers"
         else:
             self.fc_label.value = f"fc = {fc:.3f} cycles/px"
 
     def _update_device(self) -> None:
-        from .._device import resolve_device
+        from ..api.params import resolve_device
 
         try:
             self.device_label.value = str(resolve_device(self.device.value))
@@ -177,7 +164,7 @@ class DeblurWidget(Container):
     def _start(self, layer) -> None:
         from napari.qt.threading import create_worker
 
-        from .. import deblur
+        from ..api.stack import Cancelled, deblur_planes
 
         kwargs = dict(
             family=self.family.value,
@@ -185,9 +172,9 @@ class DeblurWidget(Container):
             method=self.method.value,
             device=self.device.value,
         )
-        if self.method.value == "selfdeblur":
+        if METHODS[self.method.value].blind:
             kwargs["n_iter"] = int(self.iterations.value)
-        if self.family.value != "gaussian":
+        if uses_optics(self.family.value):
             kwargs.update(na=self.na.value, wavelength=self.wavelength.value, pixel_size=self.pixel_size.value)
         indices, planes = self._planes(layer)
         cancel = self._cancel
@@ -210,11 +197,9 @@ class DeblurWidget(Container):
         def work():
             results = []
             try:
-                for n, (idx, plane) in enumerate(zip(indices, planes, strict=False)):
-                    if cancel.is_set():
-                        raise Cancelled
-                    res = deblur(np.asarray(plane), progress=progress, **kwargs)
-                    results.append((idx, res))
+                runs = deblur_planes(planes, progress=progress, cancelled=cancel.is_set, label_planes=False, **kwargs)
+                for n, res in runs:
+                    results.append((indices[n], res))
                     yield n + 1
             except Cancelled:
                 return None  # nothing is added to the viewer
@@ -272,8 +257,9 @@ class DeblurWidget(Container):
         self.psf_view.set_data(psf_thumbnail(first.psf, grid))
         self.psf_view.visible = True
         lines = _describe(first)
+        m = METHODS[first.method]
         self.table.value = "\n".join(lines) or (
-            "kernel estimated by SelfDeblur" if first.method == "selfdeblur" else "PSF given by the user"
+            f"kernel estimated by {m.label} itself" if m.blind else "PSF given by the user"
         )
         # room for every line (up to 16 for the space-varying family)
         self.table.min_height = max(130, 17 * (self.table.value.count("\n") + 1) + 10)

@@ -11,26 +11,22 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSlider,
-    FloatSpinBox,
     Label,
     PushButton,
     create_widget,
 )
 
+from ..api.provenance import truth_record
 from ..display import psf_montage
-from ..physics import get_family
+from ..physics import blur, get_family
 from ._common import notify_error, set_or_add_image
+from ._controls import family_combo, optics_spinboxes, uses_optics
 
 if TYPE_CHECKING:
     import napari
 
 __all__ = ["PSFExplorer", "current_gamma"]
 
-FAMILY_CHOICES = [
-    ("diffraction (Zernike)", "zernike"),
-    ("Gaussian", "gaussian"),
-    ("space-varying", "spatially-varying"),
-]
 LAYER_NAME = "PSF explorer"
 
 
@@ -52,10 +48,8 @@ class PSFExplorer(Container):
         self._viewer = viewer
         import napari
 
-        self.family = ComboBox(label="blur model", choices=FAMILY_CHOICES, value="zernike")
-        self.na = FloatSpinBox(label="NA", value=1.4, min=0.05, max=1.7, step=0.05)
-        self.wavelength = FloatSpinBox(label="emission λ (µm)", value=0.52, min=0.2, max=2.0, step=0.01)
-        self.pixel_size = FloatSpinBox(label="pixel size (µm)", value=0.065, min=0.001, max=10.0, step=0.005)
+        self.family = family_combo()
+        self.na, self.wavelength, self.pixel_size = optics_spinboxes()
         self.psf_size = ComboBox(label="PSF size (px)", choices=[31, 47, 63], value=63)
         self.display = ComboBox(label="display", choices=["linear", "log"], value="linear")
         # each parameter's name on its own line above a full-width slider: the names are long (up to 40 characters
@@ -86,7 +80,7 @@ class PSFExplorer(Container):
     def fam(self):
         """The family with the current optical numbers (raises ValueError on impossible optics)."""
         opts = {"psf_size": int(self.psf_size.value)}
-        if self.family.value != "gaussian":
+        if uses_optics(self.family.value):
             opts.update(na=self.na.value, wavelength=self.wavelength.value, pixel_size=self.pixel_size.value)
         return get_family(self.family.value, **opts)
 
@@ -111,7 +105,7 @@ class PSFExplorer(Container):
             self.slider_box.extend([Label(value=name), s])
             self.sliders.append(s)
         for w in (self.na, self.wavelength, self.pixel_size):
-            w.enabled = self.family.value != "gaussian"
+            w.enabled = uses_optics(self.family.value)
         self._update()
 
     def psf_image(self) -> np.ndarray:
@@ -130,8 +124,7 @@ class PSFExplorer(Container):
         shown = np.log10(np.maximum(img, img.max() * 1e-4)) if self.display.value == "log" else img
         layer = set_or_add_image(
             self._viewer, LAYER_NAME, shown.astype(np.float32), colormap="magma",
-            metadata={"napari_deepblur": {"family": fam.name, "optics": fam.optics,
-                                          "gamma": dict(zip(fam.param_names, map(float, self.gamma), strict=True))}},
+            metadata={"napari_deepblur": truth_record(fam, self.gamma, "PSF explorer")},
         )  # fmt: skip
         layer.contrast_limits = (float(shown.min()), float(shown.max()) if shown.max() > shown.min() else 1.0)
         fc = getattr(fam, "fc", None)
@@ -158,16 +151,13 @@ class PSFExplorer(Container):
         if layer is None or layer.data.ndim != 2 or layer.rgb:
             notify_error("pick a 2D grey image to blur")
             return
-        from .._deblur import blur_padded
-
         fam = self.fam()
         x = torch.from_numpy(np.asarray(layer.data, dtype=np.float64))[None, None]
         psf = fam.psf(torch.from_numpy(self.gamma).double()[None])
-        y = blur_padded(fam, psf, x)[0, 0].numpy().astype(np.float32)
+        y = blur(x, fam, psf)[0, 0].numpy().astype(np.float32)
+        meta = {"napari_deepblur": truth_record(fam, self.gamma, "blurred by the PSF explorer")}
         self._viewer.add_image(y, name=f"{layer.name} blurred", scale=layer.scale, translate=layer.translate,
-                               metadata={"napari_deepblur": {"family": fam.name, "optics": fam.optics,
-                                         "gamma": dict(zip(fam.param_names, map(float, self.gamma), strict=True)),
-                                         "role": "blurred by the PSF explorer"}})  # fmt: skip
+                               metadata=meta)  # fmt: skip
 
     def _export(self) -> None:
         import tifffile

@@ -8,9 +8,11 @@ import numpy as np
 import torch
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox, create_widget
 
-from ..physics import NOISE_LEVELS, add_poisson_gaussian, get_family
+from ..api.provenance import truth_record
+from ..physics import NOISE_LEVELS, forward_model, get_family
 from ._common import notify_error, set_or_add_image
-from .explorer import FAMILY_CHOICES, current_gamma
+from ._controls import family_combo, optics_spinboxes, uses_optics
+from .explorer import current_gamma
 
 if TYPE_CHECKING:
     import napari
@@ -20,13 +22,12 @@ __all__ = ["SimulateWidget", "simulate"]
 
 def simulate(image: np.ndarray, family, gamma: np.ndarray, alpha: float, beta: float, seed: int = 0):
     """Blur ``image`` (scaled to [0, 1] first) with ``family(gamma)`` and add noise; returns ``(y, psf, scaled)``."""
-    from .._deblur import blur_padded
-    from .._validate import as_image2d, normalize_intensity
+    from ..api.params import as_image2d, normalize_intensity
 
     x, _, _ = normalize_intensity(as_image2d(image))
     psf = family.psf(torch.as_tensor(gamma, dtype=torch.float64)[None])
-    z = blur_padded(family, psf, torch.from_numpy(x)[None, None])
-    y = add_poisson_gaussian(z, alpha, beta, generator=torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed)
+    y = forward_model(torch.from_numpy(x)[None, None], family, psf, alpha, beta, generator=gen)
     return y[0, 0].numpy().astype(np.float32), psf[0].numpy().astype(np.float32), x.astype(np.float32)
 
 
@@ -39,10 +40,8 @@ class SimulateWidget(Container):
         import napari
 
         self.image = create_widget(annotation=napari.layers.Image, label="sharp image")
-        self.family = ComboBox(label="blur model", choices=FAMILY_CHOICES, value="zernike")
-        self.na = FloatSpinBox(label="NA", value=1.4, min=0.05, max=1.7, step=0.05)
-        self.wavelength = FloatSpinBox(label="emission λ (µm)", value=0.52, min=0.2, max=2.0, step=0.01)
-        self.pixel_size = FloatSpinBox(label="pixel size (µm)", value=0.065, min=0.001, max=10.0, step=0.005)
+        self.family = family_combo()
+        self.na, self.wavelength, self.pixel_size = optics_spinboxes()
         self.gamma_source = ComboBox(label="γ", choices=["random", "from the PSF explorer"], value="random")
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
         self.noise = ComboBox(label="noise", choices=[*NOISE_LEVELS, "custom"], value="medium")
@@ -70,14 +69,13 @@ class SimulateWidget(Container):
         try:
             if self.gamma_source.value == "random":
                 opts = (
-                    {}
-                    if self.family.value == "gaussian"
-                    else dict(na=self.na.value, wavelength=self.wavelength.value, pixel_size=self.pixel_size.value)
+                    dict(na=self.na.value, wavelength=self.wavelength.value, pixel_size=self.pixel_size.value)
+                    if uses_optics(self.family.value)
+                    else {}
                 )
                 fam = get_family(self.family.value, **opts)
                 gamma = fam.sample(1, generator=torch.Generator().manual_seed(int(self.seed.value)))[0].numpy()
-                if fam.name != "gaussian":
-                    gamma = gamma * 0.5  # the paper's benchmark range (±0.075 waves)
+                gamma = gamma * fam.benchmark_scale  # the paper's benchmark range (Zernike: ±0.075 waves)
             else:
                 chosen = current_gamma(self._viewer)
                 if chosen is None:
@@ -90,9 +88,8 @@ class SimulateWidget(Container):
         except ValueError as exc:
             notify_error(str(exc))
             return
-        meta = {"napari_deepblur": {"family": fam.name, "optics": fam.optics, "role": "simulated ground truth",
-                                    "gamma": dict(zip(fam.param_names, map(float, gamma), strict=True)),
-                                    "noise": {"alpha": self.alpha.value, "beta": self.beta.value}}}  # fmt: skip
+        noise = {"alpha": self.alpha.value, "beta": self.beta.value}
+        meta = {"napari_deepblur": truth_record(fam, gamma, "simulated ground truth", noise=noise)}
         scale, translate = np.asarray(layer.scale)[-2:], np.asarray(layer.translate)[-2:]
         set_or_add_image(self._viewer, f"{layer.name} simulated", y, scale=scale, translate=translate, metadata=meta)
         if psf.ndim == 3:

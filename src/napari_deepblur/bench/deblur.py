@@ -25,41 +25,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from .._deblur import blur_padded, deblur, default_floor_scale
-from .._identify import identify
-from .._validate import normalize_intensity
-from ..physics import NOISE_LEVELS, add_poisson_gaussian, get_family, psf_snr
-from .identify import SETTINGS, _summary, default_test_images
+from ..api.deblur import deblur
+from ..api.identify import identify
+from ..datasets import default_test_images
+from ..methods.deepblur import default_floor_scale
+from ..physics import NOISE_LEVELS, add_poisson_gaussian, blur, psf_snr
+from .protocol import ROWS, benchmark_family, normalized_noise, scores, summary
 
-__all__ = ["format_rows", "run_deblur_bench"]
-
-ROWS = {
-    "input": "blurry input",
-    "deepblur": "deep-blur (ours, blind)",
-    "deepblur_oracle": "deep-blur, true γ (oracle)",
-    "wiener": "Wiener, estimated PSF",
-    "rl": "Richardson–Lucy, estimated PSF",
-    "tv": "TV, estimated PSF",
-    "rl_true": "Richardson–Lucy, true PSF",
-}
-
-
-def normalized_noise(y: np.ndarray, alpha: float, beta: float) -> tuple[float, float]:
-    """(α, β) of ``y`` expressed for the image :func:`normalize_intensity` makes of it (``x = (y - lo) / s``):
-    ``Var = (α z + β²)`` with ``z = s x + lo`` gives ``α' = α / s``, ``β'² = (α lo + β²) / s²``."""
-    _, lo, s = normalize_intensity(np.asarray(y, dtype=np.float64))
-    return alpha / s, float(np.sqrt(max(alpha * lo + beta**2, 0.0)) / s)
-
-
-def _scores(out: np.ndarray, x: np.ndarray, border: int) -> tuple[float, float]:
-    b = (slice(border, -border or None),) * 2
-    o, t = np.clip(out[b], 0, 1).astype(np.float64), x[b].astype(np.float64)
-    return (
-        float(peak_signal_noise_ratio(t, o, data_range=1.0)),
-        float(structural_similarity(t, o, data_range=1.0)),
-    )
+__all__ = ["format_rows", "normalized_noise", "run_deblur_bench", "run_speed", "time_pipeline"]
 
 
 def run_deblur_bench(
@@ -69,7 +43,7 @@ def run_deblur_bench(
     n_images: int | None = None,
     seed: int = 0,
     device: str = "cpu",
-    fc: float = 0.2,
+    fc: float | None = None,
     border: int = 16,
     methods: tuple[str, ...] = tuple(ROWS),
     selfdeblur_images: int = 0,
@@ -81,9 +55,7 @@ def run_deblur_bench(
 ) -> dict:
     """Run the benchmark on one family and noise level; returns a JSON-serialisable dict."""
     imgs, source = default_test_images(images, n_images)
-    opts = {"fc": fc, "max_zernike_amplitude": SETTINGS["paper"]} if family != "gaussian" else {}
-    fam = get_family(family, **opts)
-    optics = {"fc": fc} if family != "gaussian" else {}
+    fam, optics = benchmark_family(family, fc)
     alpha, beta = NOISE_LEVELS[noise]
     gen = torch.Generator().manual_seed(seed)
     gammas = fam.sample(len(imgs), generator=gen)
@@ -97,7 +69,7 @@ def run_deblur_bench(
     for i, img in enumerate(imgs):
         h = fam.psf(gammas[i : i + 1].double())
         x = torch.from_numpy(img).double()[None, None]
-        y = add_poisson_gaussian(blur_padded(fam, h, x), alpha, beta, generator=gen)[0, 0].numpy().astype(np.float32)
+        y = add_poisson_gaussian(blur(x, fam, h), alpha, beta, generator=gen)[0, 0].numpy().astype(np.float32)
         observations.append((y, h))
         nz = normalized_noise(y, alpha, beta)
         t0 = time.perf_counter()
@@ -118,7 +90,7 @@ def run_deblur_bench(
                 out = res.image
                 sec = time.perf_counter() - t0 + (0.0 if true else t_id)
                 snr = float("nan") if true else snr_hat
-            p, s = _scores(out, img, border)
+            p, s = scores(out, img, border)
             for name, v in (("psnr", p), ("ssim", s), ("psf_snr", snr), ("seconds", sec)):
                 rows[key][name].append(v)
         if bar is not None:
@@ -129,7 +101,7 @@ def run_deblur_bench(
         "family": family,
         "noise": noise,
         "alpha_beta": [alpha, beta],
-        "fc": fc if family != "gaussian" else None,
+        "fc": optics.get("fc"),
         "coefficient_range": [float(fam.bounds()[0, 0]), float(fam.bounds()[0, 1])],
         "images": source,
         "n_images": len(imgs),
@@ -154,7 +126,7 @@ def _row_summary(v: dict[str, list]) -> dict:
     out = {}
     for name, values in v.items():
         finite = [x for x in values if np.isfinite(x)]
-        out[name] = _summary(finite) if finite else None
+        out[name] = summary(finite) if finite else None
     return out
 
 
@@ -177,7 +149,7 @@ def _selfdeblur_subset(imgs, observations, fam, family, alpha, beta, optics, dev
                 k = res.psf
                 snr = float(psf_snr(h, torch.from_numpy(k).to(h.dtype)[None]))
             sec = time.perf_counter() - t0
-            p, s = _scores(out, xc, border)
+            p, s = scores(out, xc, border)
             for name, v in (("psnr", p), ("ssim", s), ("psf_snr", snr), ("seconds", sec)):
                 rows[key][name].append(v)
     return {
@@ -282,10 +254,10 @@ def time_pipeline(
     its 5000 iterations."""
     from ..synthetic import fluorescence_scene
 
-    fam0 = get_family("zernike", fc=0.2)
+    fam0, _ = benchmark_family("zernike", setting="wide")
     x = torch.from_numpy(fluorescence_scene((size, size), seed=0)).double()[None, None]
     h = fam0.psf(fam0.sample(1, generator=torch.Generator().manual_seed(0)).double())
-    y = add_poisson_gaussian(blur_padded(fam0, h, x), 0.025, 0.05, generator=torch.Generator().manual_seed(1))
+    y = add_poisson_gaussian(blur(x, fam0, h), 0.025, 0.05, generator=torch.Generator().manual_seed(1))
     y = y[0, 0].numpy().astype(np.float32)
     out: dict = {"size": size, "repeats": repeats, "device": device, "threads": torch.get_num_threads()}
     for family in families:
@@ -299,7 +271,7 @@ def time_pipeline(
         out[family] = {"total_median_s": float(np.median(times)), "identify_median_s": float(np.median(ids)),
                        "all_s": times}  # fmt: skip
     if selfdeblur_iters:
-        from ..selfdeblur import selfdeblur
+        from ..methods.selfdeblur import selfdeblur
 
         t0 = time.perf_counter()
         selfdeblur(y, 31, 1, width=128, device=device)  # warm-up (allocations)

@@ -21,56 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._deblur import blur_padded
-from .._optim import adam_minimize
-from ..physics import NOISE_LEVELS, add_poisson_gaussian, get_family, psf_snr
-from ..training.data import SKIMAGE_TEST, load_skimage
+from ..datasets import default_test_images
+from ..methods._optim import adam_minimize
+from ..physics import NOISE_LEVELS, add_poisson_gaussian, blur, psf_snr
+from .protocol import benchmark_family, summary
 
-__all__ = ["default_test_images", "run_identify_bench"]
-
-#: Benchmark settings for the Zernike family: full width of the coefficient range (deepinv convention).
-SETTINGS = {"paper": 0.15, "wide": 0.3}
-
-
-def _find_bsd68() -> Path | None:
-    here = Path.cwd().resolve()
-    for p in (here, *here.parents):
-        c = p / "shared" / "data" / "natural" / "bsd68"
-        if c.is_dir() and any(c.glob("*.png")):
-            return c
-    return None
-
-
-def default_test_images(images: str | None = None, n_images: int | None = None) -> tuple[list[np.ndarray], str]:
-    """Test images in ``[0, 1]``: a folder (PNG/TIF), else bsd68 when present, else the held-out scikit-image images."""
-    from skimage.io import imread
-
-    folder = Path(images) if images else _find_bsd68()
-    if folder is not None:
-        files = sorted([*folder.glob("*.png"), *folder.glob("*.tif"), *folder.glob("*.tiff")])
-        if not files:
-            raise FileNotFoundError(f"no PNG/TIFF images in {folder}")
-        files = files[:n_images] if n_images else files
-        out = []
-        for f in files:
-            a = np.asarray(imread(f), dtype=np.float64)
-            if a.ndim == 3:
-                a = a[..., :3].mean(-1)
-            out.append(((a - a.min()) / max(np.ptp(a), 1e-12)).astype(np.float32))
-        return out, str(folder)
-    names = SKIMAGE_TEST[:n_images] if n_images else SKIMAGE_TEST
-    return [load_skimage(n) for n in names], "scikit-image held-out: " + ", ".join(names)
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    a = np.asarray(values)
-    return {
-        "mean": float(a.mean()),
-        "median": float(np.median(a)),
-        "q1": float(np.percentile(a, 25)),
-        "q3": float(np.percentile(a, 75)),
-        "n": len(values),
-    }
+__all__ = ["best_constant_gamma", "format_rows", "run_identify_bench"]
 
 
 def best_constant_gamma(fam, draws: torch.Tensor, n_fit: int = 300, n_iter: int = 200) -> torch.Tensor:
@@ -93,10 +49,10 @@ def best_constant_gamma(fam, draws: torch.Tensor, n_fit: int = 300, n_iter: int 
 
 
 @functools.lru_cache(maxsize=8)
-def _image_free_psfs(family: str, options: tuple, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _image_free_psfs(family: str, fc: float, setting: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The family-mean PSF and the best constant member's PSF (over 2000 draws with seed ``10_000 + seed``). They do
     not depend on the images or the noise, so one benchmark run computes them once for all its noise levels."""
-    fam = get_family(family, **dict(options))
+    fam, _ = benchmark_family(family, fc, setting)
     draws = fam.sample(2000, generator=torch.Generator().manual_seed(10_000 + seed))
     mean_psf = sum(fam.psf(draws[i : i + 100]).sum(0, keepdim=True) for i in range(0, 2000, 100)) / 2000
     const_psf = fam.psf(best_constant_gamma(fam, draws)).to(draws.dtype)
@@ -112,24 +68,20 @@ def run_identify_bench(
     setting: str = "paper",
     seed: int = 0,
     device: str = "cpu",
-    fc: float = 0.2,
+    fc: float | None = None,
     progress: bool = True,
     weights: str | None = None,
     tta: bool = False,
 ) -> dict:
     """Run the benchmark; returns a JSON-serialisable dict with per-case scores and summaries."""
-    from .. import identify
+    from ..api.identify import identify
 
     imgs, source = default_test_images(images, n_images)
-    opts = {"fc": fc} if family != "gaussian" else {}
-    if family != "gaussian":
-        opts["max_zernike_amplitude"] = SETTINGS[setting]
-    fam = get_family(family, **opts)
+    fam, optics = benchmark_family(family, fc, setting)
     alpha, beta = NOISE_LEVELS[noise]
     gen = torch.Generator().manual_seed(seed)
-    baseline_gamma = fam.default_gamma() if family != "gaussian" else fam.bounds().mean(dim=1, keepdim=True).T
-    base_psf = fam.psf(baseline_gamma)
-    mean_psf, const_psf = _image_free_psfs(family, tuple(sorted(opts.items())), seed)
+    base_psf = fam.psf(fam.baseline_gamma())
+    mean_psf, const_psf = _image_free_psfs(family, fc, setting, seed)
     scores, base_scores, mean_scores, const_scores, seconds = [], [], [], [], []
     cases = [(i, j) for i in range(len(imgs)) for j in range(n_psfs)]
     gammas = fam.sample(len(cases), generator=gen)
@@ -141,10 +93,9 @@ def run_identify_bench(
         bar = tqdm(total=len(cases), desc=f"bench identify {family}/{noise}", mininterval=5)
     for k, (i, _) in enumerate(cases):
         x = torch.from_numpy(imgs[i]).double()[None, None]
-        z = blur_padded(fam, psfs[k : k + 1].double(), x)
+        z = blur(x, fam, psfs[k : k + 1].double())
         y = add_poisson_gaussian(z, alpha, beta, generator=gen)[0, 0].numpy()
         t0 = time.perf_counter()
-        optics = {"fc": fc} if family != "gaussian" else {}
         res = identify(y, family, noise=(alpha, beta), device=device, weights=weights, tta=tta, **optics)
         seconds.append(time.perf_counter() - t0)
         h = psfs[k : k + 1]
@@ -160,9 +111,9 @@ def run_identify_bench(
         "family": family,
         "noise": noise,
         "alpha_beta": [alpha, beta],
-        "setting": setting if family != "gaussian" else "family range",
+        "setting": setting if fam.uses_optics else "family range",
         "coefficient_range": [float(fam.bounds()[0, 0]), float(fam.bounds()[0, 1])],
-        "fc": fc if family != "gaussian" else None,
+        "fc": optics.get("fc"),
         "psf_size": fam.psf_size,
         "images": source,
         "n_images": len(imgs),
@@ -172,11 +123,11 @@ def run_identify_bench(
         "threads": torch.get_num_threads(),
         "tta": tta,
         "weights": weights or "shipped",
-        "deepblur": _summary(scores),
-        "baseline": _summary(base_scores),
-        "baseline_name": "γ = 0 (diffraction-limited)" if family != "gaussian" else "centre of the parameter box",
-        "mean_psf": _summary(mean_scores),
-        "best_constant": _summary(const_scores),
+        "deepblur": summary(scores),
+        "baseline": summary(base_scores),
+        "baseline_name": fam.baseline_label,
+        "mean_psf": summary(mean_scores),
+        "best_constant": summary(const_scores),
         "seconds_per_image": {"median": statistics.median(seconds), "mean": float(np.mean(seconds))},
         "cases": [
             {"image": i, "psf": j, "snr": s, "baseline": b, "mean_psf": m, "best_constant": c}

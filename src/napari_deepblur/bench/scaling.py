@@ -26,7 +26,7 @@ def make_image(size: int, path: Path, family: str = "zernike") -> None:
     import numpy as np
     import torch
 
-    from ..physics import add_poisson_gaussian, get_family
+    from ..physics import forward_model, get_family
     from ..synthetic import fluorescence_scene
 
     fam = get_family(family)
@@ -39,7 +39,8 @@ def make_image(size: int, path: Path, family: str = "zernike") -> None:
     reps = -(-size // 512)
     sharp = np.tile(base, (reps, reps))[:size, :size].astype(np.float32)
     with torch.no_grad():
-        y = add_poisson_gaussian(fam.operator(gamma, sharp.shape).A(torch.from_numpy(sharp)[None, None]), 0.01, 0.01)
+        x = torch.from_numpy(sharp)[None, None]
+        y = forward_model(x, fam, fam.psf(gamma), 0.01, 0.01, boundary="circular")  # the tiled scene is periodic
     np.save(path, y[0, 0].numpy().astype(np.float32), allow_pickle=False)
 
 

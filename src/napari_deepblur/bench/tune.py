@@ -3,12 +3,12 @@
 ``napari-deepblur bench tune`` draws ``--n-images`` seeded crops from train400 (or the training scikit-image
 pictures when train400 is absent), blurs each with its own Zernike PSF (paper range, fc = 0.2) and, at every benchmark
 noise level, runs Wiener, Richardson–Lucy and TV with the *true* PSF over a grid of constants of the laws in
-:mod:`napari_deepblur.restoration` (``balance = c σ² + floor``, ``n_iter = clip(c / σ, lo, hi)``,
+:mod:`napari_deepblur.methods.regularisation` (``balance = c σ² + floor``, ``n_iter = clip(c / σ, lo, hi)``,
 ``mu = c σ² + floor``). The constants with the best mean PSNR over all crops and levels are printed; they are the
-defaults written into :mod:`napari_deepblur.restoration`.
+defaults written into :mod:`napari_deepblur.methods.regularisation`.
 
 ``napari-deepblur bench tune --deepblur`` instead tunes the one inference constant of deep-blur, the scale of the
-network's learned λ floor on noise-free data (:data:`napari_deepblur._deblur.FLOOR_SCALE`): blind deep-blur (the
+network's learned λ floor on noise-free data (:attr:`napari_deepblur.physics.Family.floor_scale`): blind deep-blur (the
 identification network's PSF) on centre crops of the *whole* training scikit-image pictures, each blurred by
 ``--n-psfs`` PSFs of each family (Zernike: paper range) at every noise level; for each family, the scale with the
 best mean PSNR over the noise levels wins (the floor stands for the error of that family's blind estimate).
@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from skimage.metrics import peak_signal_noise_ratio
 
-from .. import restoration
-from .._deblur import blur_padded
-from ..physics import NOISE_LEVELS, add_poisson_gaussian, get_family
-from ..training.data import PatchBank
+from ..datasets import PatchBank
+from ..methods import classical, regularisation
+from ..physics import NOISE_LEVELS, add_poisson_gaussian, blur
+from . import protocol
 
 __all__ = ["FLOOR_GRID", "GRIDS", "run_tune", "run_tune_deepblur"]
 
@@ -45,26 +45,25 @@ FLOOR_GRID = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
 
 
 def _run(method: str, y: np.ndarray, psf: np.ndarray, a: float, b: float, params: dict) -> np.ndarray:
-    s = restoration.effective_sigma(y, a, b)
+    s = regularisation.effective_sigma(y, a, b)
     if method == "wiener":
-        return restoration.wiener(y, psf, a, b, balance=params["c"] * s**2 + params["floor"])
+        return classical.wiener(y, psf, a, b, balance=regularisation.wiener_balance(s, **params))
     if method == "rl":
-        n = int(np.clip(round(params["c"] / max(s, 1e-6)), params["lo"], params["hi"]))
-        return restoration.richardson_lucy(y, psf, a, b, n_iter=n)
-    return restoration.tv_deconvolution(y, psf, a, b, mu=params["c"] * s**2 + params["floor"])
+        return classical.richardson_lucy(y, psf, a, b, n_iter=regularisation.rl_iterations(s, **params))
+    return classical.tv_deconvolution(y, psf, a, b, mu=regularisation.tv_mu(s, **params))
 
 
 def run_tune(n_images: int = 16, size: int = 128, seed: int = 0, border: int = 16, progress: bool = True) -> dict:
     """Grid search; returns ``{method: {"best": params, "psnr": {params-json: mean PSNR}}}``."""
     bank = PatchBank.build(n_images, size, seed=50_000 + seed, mix={"train400": 0.7, "skimage": 0.3})
-    fam = get_family("zernike", fc=0.2, max_zernike_amplitude=0.15)
+    fam, _ = protocol.benchmark_family("zernike")
     gen = torch.Generator().manual_seed(seed)
     gammas = fam.sample(n_images, generator=gen)
     cases = []
     for i in range(n_images):
         x = bank.patches[i : i + 1].double()
         h = fam.psf(gammas[i : i + 1].double())
-        z = blur_padded(fam, h, x)
+        z = blur(x, fam, h)
         for level, (a, b) in NOISE_LEVELS.items():
             y = add_poisson_gaussian(z, a, b, generator=gen)[0, 0].numpy()
             cases.append((level, x[0, 0].numpy(), y, h[0].numpy(), a, b))
@@ -114,27 +113,23 @@ def run_tune_deepblur(
     Returns ``{"grid": [{"floor_scale", family: {level: {"psnr", "ssim"}, "mean": mean PSNR}}], "best": {family:
     scale}, ...}``.
     """
-    from .._deblur import deblur
-    from .._identify import identify
-    from ..training.data import SKIMAGE_TRAIN, load_skimage
-    from .deblur import _scores, normalized_noise
-    from .identify import SETTINGS
+    from ..api.deblur import deblur
+    from ..api.identify import identify
+    from ..datasets import SKIMAGE_TRAIN, load_skimage
 
     pics = [_centre_crop(load_skimage(name), size) for name in SKIMAGE_TRAIN]
     gen = torch.Generator().manual_seed(seed)
     cases = []
     for family in families:
-        optical = family != "gaussian"  # Zernike-based: benchmark cutoff and paper range
-        fam = get_family(family, **({"fc": 0.2, "max_zernike_amplitude": SETTINGS["paper"]} if optical else {}))
-        optics = {"fc": 0.2} if optical else {}
+        fam, optics = protocol.benchmark_family(family)  # optical families: benchmark cutoff and paper range
         gammas = fam.sample(len(pics) * n_psfs, generator=gen)
         for i, x in enumerate(pics):
             for j in range(n_psfs):
                 h = fam.psf(gammas[i * n_psfs + j : i * n_psfs + j + 1].double())
-                z = blur_padded(fam, h, torch.from_numpy(x).double()[None, None])
+                z = blur(torch.from_numpy(x).double()[None, None], fam, h)
                 for level, (a, b) in NOISE_LEVELS.items():
                     y = add_poisson_gaussian(z, a, b, generator=gen)[0, 0].numpy().astype(np.float32)
-                    nz = normalized_noise(y, a, b)
+                    nz = protocol.normalized_noise(y, a, b)
                     psf = identify(y, family, noise=nz, device="cpu", **optics).psf
                     cases.append((family, level, x, y, nz, psf, optics))
     bar = None
@@ -147,7 +142,7 @@ def run_tune_deepblur(
         scores: dict[str, dict[str, list]] = {}
         for family, level, x, y, nz, psf, optics in cases:
             out = deblur(y, family, noise=nz, method="deepblur", psf=psf, device="cpu", floor_scale=scale, **optics)
-            p, q = _scores(out.image, x, border)
+            p, q = protocol.scores(out.image, x, border)
             s = scores.setdefault(family, {}).setdefault(level, {"psnr": [], "ssim": []})
             s["psnr"].append(p)
             s["ssim"].append(q)

@@ -1,8 +1,10 @@
-"""Operator families ``gamma -> A(gamma)`` and their registry.
+"""Operator families ``gamma -> A(gamma)``: the base class, the blur parameters and the microscope's optics.
 
 A *family* bundles the parameter names and ranges, a sampler, ``psf(gamma)``, and the operator ``A(gamma)`` (with
 ``A*`` and the regularised solve). Families are plain Python objects (torch only, no napari/Qt) that the networks,
-the widgets, the CLI and the tests share.
+the widgets, the CLI and the tests share. Everything a family knows about itself lives on its class (labels, whether
+optics apply, the paper's benchmark range, the deblurring network's floor scale); the list of families is
+:mod:`napari_deepblur.physics.registry`.
 
 >>> from napari_deepblur.physics import get_family
 >>> fam = get_family("zernike", na=1.4, wavelength=0.52, pixel_size=0.065)
@@ -14,25 +16,28 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from .operators import BlurOperator
 
 __all__ = [
-    "FAMILIES",
+    "DEFAULT_OPTICS",
+    "MAX_FC",
     "Family",
+    "OpticalFamily",
     "Parameter",
-    "available_families",
     "cutoff_frequency",
-    "get_family",
-    "register_family",
 ]
 
 #: Largest cutoff frequency (cycles/pixel) for which the intensity PSF is Nyquist-sampled.
 MAX_FC = 0.25
+
+#: The optics assumed when none are given: a widefield oil objective NA 1.4, emission 0.52 µm, 0.065 µm pixels
+#: (fc = 0.175). The one place these numbers are written; the widgets and the CLI read them from here.
+DEFAULT_OPTICS: dict[str, float] = {"na": 1.4, "wavelength": 0.52, "pixel_size": 0.065}
 
 
 @dataclass(frozen=True)
@@ -119,10 +124,30 @@ class Family(ABC):
     """
 
     name: str = ""
+    #: Short name shown in the widgets' choice lists.
+    label: str = ""
     description: str = ""
     parameters: tuple[Parameter, ...] = ()
     #: True when ``A(gamma)`` is a convolution (one PSF), False for space-varying families (a PSF grid).
     is_convolution: bool = True
+    #: True when the PSF depends on the microscope's optics (NA, wavelength, pixel size); a Gaussian ignores them.
+    uses_optics: bool = False
+    #: True when ``napari-deepblur train identify`` can train this family's identification network.
+    trainable: bool = True
+    #: Options that give the paper's benchmark distribution of ``gamma`` (002 §3.1), e.g. a narrower Zernike range.
+    benchmark_options: ClassVar[dict[str, float]] = {}
+    #: Scale of the paper's benchmark range relative to the family's own (wide) sampling range.
+    benchmark_scale: float = 1.0
+    #: Scale of the deblurring network's learned λ floor on noise-free data when this family's blind estimate is
+    #: used (1 = as trained; see :meth:`~napari_deepblur.networks.unrolled.UnrolledDR.lam`). The floor was learned on
+    #: small training patches, whose blind estimates are poorer than those made from a whole image, so it
+    #: over-regularises whole images. Each family's value is the best of a grid on whole training pictures (never the
+    #: benchmark images): ``napari-deepblur bench tune --deepblur --out resources/bench/tune_deepblur.json``
+    #: (zernike, gaussian) and ``... --families spatially-varying --n-psfs 1 --out
+    #: resources/bench/tune_deepblur_sv.json``.
+    floor_scale: float = 1.0
+    #: What :meth:`baseline_gamma` is, for tables.
+    baseline_label: str = "γ = 0"
     psf_size: int = 31
 
     @property
@@ -142,6 +167,11 @@ class Family(ABC):
     def default_gamma(self, device=None, dtype=torch.float32) -> torch.Tensor:
         """The family's neutral parameter (no aberration / smallest blur), shape ``(1, dim)``."""
         return torch.zeros(1, self.dim, device=device, dtype=dtype)
+
+    def baseline_gamma(self, dtype=torch.float32) -> torch.Tensor:
+        """The answer a user takes without estimation (``(1, dim)``): :meth:`default_gamma` unless a family says
+        otherwise."""
+        return self.default_gamma(dtype=dtype)
 
     def sample(
         self,
@@ -190,10 +220,14 @@ class Family(ABC):
 
         return ConvolutionOperator(psf, shape)
 
-    def describe(self, gamma: torch.Tensor) -> dict[str, float]:
-        """``{parameter name: value}`` for one parameter vector."""
-        g = self._check_gamma(gamma)[0].detach().cpu().tolist()
-        return dict(zip(self.param_names, g, strict=True))
+    def named(self, gamma) -> dict[str, float]:
+        """``{parameter name: value}`` for one parameter vector (a tensor, an array or a list)."""
+        g = self._check_gamma(torch.as_tensor(gamma))[0].detach().cpu().tolist()
+        return dict(zip(self.param_names, map(float, g), strict=True))
+
+    def canonical_options(self) -> dict:
+        """Options of the family an identification network is trained for (the optics it works at)."""
+        return {}
 
     @property
     def optics(self) -> dict[str, float]:
@@ -205,45 +239,31 @@ class Family(ABC):
         return f"{type(self).__name__}({opts})"
 
 
-FAMILIES: dict[str, Callable[..., Family]] = {}
+class OpticalFamily(Family):
+    """A family whose PSFs come from the microscope's optics, a pupil with Zernike aberrations (Noll 4–11): resolves
+    ``fc`` from NA, wavelength and pixel size (or ``fc`` directly; :data:`DEFAULT_OPTICS` when nothing is given) and
+    records them for provenance."""
 
+    uses_optics = True
+    noll: tuple[int, ...] = tuple(range(4, 12))
+    benchmark_options: ClassVar[dict[str, float]] = {"max_zernike_amplitude": 0.15}  # U[-0.075, 0.075] waves
+    benchmark_scale = 0.5
+    baseline_label = "γ = 0 (diffraction-limited)"
+    #: The cutoff (cycles/pixel) the identification networks are trained at; other microscopes are resampled to it
+    #: at inference (the networks' own value is read from their weights).
+    CANONICAL_FC = 0.2
 
-def register_family(name: str) -> Callable[[type[Family]], type[Family]]:
-    """Class decorator adding a family to the registry under ``name``."""
+    def _set_optics(self, na, wavelength, pixel_size, fc) -> None:
+        if fc is None and na is None and wavelength is None and pixel_size is None:
+            na, wavelength, pixel_size = (DEFAULT_OPTICS[k] for k in ("na", "wavelength", "pixel_size"))
+        self.fc = cutoff_frequency(na, wavelength, pixel_size, fc)
+        self._optics = {"fc": self.fc}
+        if fc is None:
+            self._optics.update(na=na, wavelength=wavelength, pixel_size=pixel_size)
 
-    def deco(cls: type[Family]) -> type[Family]:
-        cls.name = name
-        FAMILIES[name] = cls
-        return cls
+    @property
+    def optics(self) -> dict[str, float]:
+        return dict(self._optics)
 
-    return deco
-
-
-def available_families() -> list[str]:
-    """Names of the registered operator families."""
-    _ensure_registered()
-    return list(FAMILIES)
-
-
-def get_family(name: str, **options) -> Family:
-    """Build a family by name.
-
-    Parameters
-    ----------
-    name : str
-        ``"zernike"``, ``"gaussian"`` or ``"spatially-varying"``.
-    **options
-        Family options, e.g. the optical numbers ``na``, ``wavelength``, ``pixel_size`` (or ``fc``) and
-        ``psf_size``.
-    """
-    _ensure_registered()
-    key = name.lower().replace("_", "-")
-    if key in ("space-varying", "spacevarying", "sv"):
-        key = "spatially-varying"
-    if key not in FAMILIES:
-        raise ValueError(f"unknown operator family {name!r}; choose one of {', '.join(FAMILIES)}")
-    return FAMILIES[key](**options)
-
-
-def _ensure_registered() -> None:
-    from . import gaussian, spacevarying, zernike  # noqa: F401  (import registers)
+    def canonical_options(self) -> dict:
+        return {"fc": self.CANONICAL_FC}

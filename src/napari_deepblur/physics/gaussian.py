@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .families import Family, Parameter, register_family
+from .families import Family, Parameter
 from .operators import BlurOperator, ConvolutionOperator
 
 __all__ = ["GaussianFamily", "gaussian_psf"]
@@ -39,7 +39,6 @@ def gaussian_psf(gamma: torch.Tensor, psf_size: int) -> torch.Tensor:
     return h / h.sum(dim=(-2, -1), keepdim=True)
 
 
-@register_family("gaussian")
 class GaussianFamily(Family):
     """Convolution by an anisotropic Gaussian ``(sigma_1, sigma_2, theta)``.
 
@@ -53,7 +52,11 @@ class GaussianFamily(Family):
         Accepted for a uniform family API and ignored (a Gaussian has no optics).
     """
 
+    name = "gaussian"
+    label = "Gaussian"
     description = "anisotropic Gaussian (sigma_1, sigma_2 in px, theta in rad)"
+    floor_scale = 0.005
+    baseline_label = "centre of the parameter box"
 
     def __init__(
         self,
@@ -82,6 +85,9 @@ class GaussianFamily(Family):
     def default_gamma(self, device=None, dtype=torch.float32) -> torch.Tensor:
         lo = self.parameters[0].low
         return torch.tensor([[lo, lo, 0.0]], device=device, dtype=dtype)
+
+    def baseline_gamma(self, dtype=torch.float32) -> torch.Tensor:
+        return self.bounds(dtype=dtype).mean(dim=1, keepdim=True).T
 
     def psf(self, gamma: torch.Tensor) -> torch.Tensor:
         gamma = self._check_gamma(gamma)

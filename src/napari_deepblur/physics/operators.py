@@ -7,8 +7,8 @@ Both operators act on batches of images ``(B, C, H, W)`` with circular boundary 
 * ``A_adjoint(y)`` — its adjoint ``A*``,
 * ``solve(b, lam)`` — the solution of ``(A* A + lam I) u = b``: exact in Fourier for a convolution, preconditioned
   conjugate gradient for a product-convolution,
-* ``regularized_inverse(y, lam)`` — ``(A* A + lam I)^-1 A* y``, the Tikhonov/Wiener estimate used to initialise the
-  unrolled network.
+* ``regularized_inverse(y, lam)`` — ``(A* A + lam I)^-1 A* y``, the Tikhonov/Wiener estimate (the unrolled network
+  starts from the same solve, ``solve(A* y, lam_0)``).
 """
 
 from __future__ import annotations

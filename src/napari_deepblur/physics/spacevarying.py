@@ -26,7 +26,7 @@ import math
 
 import torch
 
-from .families import Family, Parameter, cutoff_frequency, register_family
+from .families import OpticalFamily, Parameter
 from .operators import BlurOperator, ProductConvolutionOperator
 from .zernike import diffraction_psf
 
@@ -83,8 +83,7 @@ def grid_nodes(grid: tuple[int, int]) -> torch.Tensor:
     return torch.stack([uu.flatten(), vv.flatten()], dim=1)
 
 
-@register_family("spatially-varying")
-class SpaceVaryingFamily(Family):
+class SpaceVaryingFamily(OpticalFamily):
     """Product-convolution operator with PSFs from a field-dependent Zernike model (13 parameters).
 
     Parameters
@@ -102,9 +101,13 @@ class SpaceVaryingFamily(Family):
         field terms range over ±``max_zernike_amplitude / 3``.
     """
 
+    name = "spatially-varying"
+    label = "space-varying"
     description = "space-varying product-convolution, field-dependent Zernike aberrations"
     is_convolution = False
-    noll: tuple[int, ...] = tuple(range(4, 12))
+    #: identified from local estimates of the Zernike network (no network of its own to train)
+    trainable = False
+    floor_scale = 0.1
 
     def __init__(
         self,
@@ -118,12 +121,7 @@ class SpaceVaryingFamily(Family):
         pupil_size: int = 256,
         max_zernike_amplitude: float = 0.3,
     ):
-        if fc is None and na is None and wavelength is None and pixel_size is None:
-            na, wavelength, pixel_size = 1.4, 0.52, 0.065
-        self.fc = cutoff_frequency(na, wavelength, pixel_size, fc)
-        self._optics = {"fc": self.fc}
-        if fc is None:
-            self._optics.update(na=na, wavelength=wavelength, pixel_size=pixel_size)
+        self._set_optics(na, wavelength, pixel_size, fc)
         if psf_size < 3 or psf_size % 2 == 0:
             raise ValueError(f"psf_size must be an odd integer >= 3, got {psf_size}")
         gy, gx = (int(g) for g in grid)
@@ -149,15 +147,6 @@ class SpaceVaryingFamily(Family):
             Parameter("trefoil_oblique", "trefoil x (Z10)", "waves", -a, a),
             Parameter("spherical", "spherical (Z11)", "waves", -a, a),
         )
-
-    @property
-    def optics(self) -> dict[str, float]:
-        return dict(self._optics)
-
-    @property
-    def n_nodes(self) -> int:
-        """Number of grid positions ``K = gy * gx``."""
-        return self.grid[0] * self.grid[1]
 
     def zernike_at(self, gamma: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
         """Zernike coefficients (Noll 4–11, waves) at field positions.

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import torch
 
-from .families import Family, Parameter, cutoff_frequency, register_family
+from .families import OpticalFamily, Parameter
 from .operators import BlurOperator, ConvolutionOperator
 
 __all__ = [
@@ -156,15 +156,14 @@ def diffraction_psf(
     return psf / psf.sum(dim=(-2, -1), keepdim=True)
 
 
-@register_family("zernike")
-class ZernikeFamily(Family):
+class ZernikeFamily(OpticalFamily):
     """Convolution by a diffraction PSF with Zernike aberrations Noll 4–11 (paper Model 2.3).
 
     Parameters
     ----------
     na, wavelength, pixel_size : float, optional
         Optical numbers giving ``fc = na * pixel_size / wavelength`` (wavelength and pixel size in the same unit).
-        Defaults: widefield oil objective, NA 1.4, emission 0.52 µm, 0.065 µm pixels (fc = 0.175).
+        Defaults: :data:`~napari_deepblur.physics.families.DEFAULT_OPTICS`.
     fc : float, optional
         The cutoff frequency directly (overrides the three numbers).
     psf_size : int
@@ -176,8 +175,10 @@ class ZernikeFamily(Family):
         "wide" setting ``U[-0.15, 0.15]``; the paper's benchmark uses 0.15.
     """
 
+    name = "zernike"
+    label = "diffraction (Zernike)"
     description = "diffraction PSF, Zernike aberrations Noll 4–11 (waves)"
-    noll: tuple[int, ...] = tuple(range(4, 12))
+    floor_scale = 0.1
 
     def __init__(
         self,
@@ -190,12 +191,7 @@ class ZernikeFamily(Family):
         pupil_size: int = 256,
         max_zernike_amplitude: float = 0.3,
     ):
-        if fc is None and na is None and wavelength is None and pixel_size is None:
-            na, wavelength, pixel_size = 1.4, 0.52, 0.065
-        self.fc = cutoff_frequency(na, wavelength, pixel_size, fc)
-        self._optics = {"fc": self.fc}
-        if fc is None:
-            self._optics.update(na=na, wavelength=wavelength, pixel_size=pixel_size)
+        self._set_optics(na, wavelength, pixel_size, fc)
         if psf_size < 3 or psf_size % 2 == 0:
             raise ValueError(f"psf_size must be an odd integer >= 3, got {psf_size}")
         self.psf_size = int(psf_size)
@@ -204,10 +200,6 @@ class ZernikeFamily(Family):
         self.parameters = tuple(
             Parameter(NOLL_NAMES[j][0], f"{NOLL_NAMES[j][1]} (Z{j})", "waves", -half, half) for j in self.noll
         )
-
-    @property
-    def optics(self) -> dict[str, float]:
-        return dict(self._optics)
 
     def psf(self, gamma: torch.Tensor) -> torch.Tensor:
         gamma = self._check_gamma(gamma)

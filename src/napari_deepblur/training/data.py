@@ -1,161 +1,17 @@
-"""Offline training data: banks of sharp patches and on-the-fly synthesis of blurred, noisy batches.
-
-Sources (nothing is downloaded):
-
-* procedural dead-leaves images (natural-image statistics) and fluorescence-like scenes
-  (:mod:`napari_deepblur.synthetic`);
-* scikit-image's bundled images, the :data:`SKIMAGE_TRAIN` split only (:data:`SKIMAGE_TEST` is held out for the
-  benchmarks);
-* ``../shared/data/natural/train400`` (or ``$DEEPBLUR_TRAIN400``) when present — never ``bsd68``, the test set.
-"""
+"""On-the-fly synthesis of blurred, noisy training batches from the banks of sharp patches of
+:mod:`napari_deepblur.datasets` (its training sources only)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
 
-from ..physics import Family, add_poisson_gaussian, conv2d_fft
-from ..synthetic import dead_leaves, fluorescence_scene
+from ..datasets import PatchBank
+from ..physics import Family, add_poisson_gaussian, blur
+from ..physics.noise import MAX_ALPHA, MAX_BETA
 
-__all__ = [
-    "SKIMAGE_TEST",
-    "SKIMAGE_TRAIN",
-    "BlurBatch",
-    "PatchBank",
-    "find_train400",
-    "load_skimage",
-    "synthesize",
-    "train400_split",
-]
-
-#: scikit-image images used for training (bundled with the wheel, no download).
-SKIMAGE_TRAIN = (
-    "brick", "grass", "gravel", "moon", "page", "text", "clock", "rocket", "hubble_deep_field",
-    "immunohistochemistry", "retina", "cell",
-)  # fmt: skip
-#: scikit-image images held out for validation and benchmarks.
-SKIMAGE_TEST = ("camera", "astronaut", "coffee", "chelsea", "coins")
-
-
-def load_skimage(name: str) -> np.ndarray:
-    """A bundled scikit-image picture as a ``float32`` grey image in ``[0, 1]``."""
-    from skimage import color, data
-
-    img = getattr(data, name)()
-    if img.ndim == 3:
-        img = color.rgb2gray(img[..., :3])
-    img = np.asarray(img, dtype=np.float32)
-    if img.max() > 1:
-        img = img / 255.0
-    return img
-
-
-def find_train400() -> Path | None:
-    """The train400 folder (``$DEEPBLUR_TRAIN400`` or ``../shared/data/natural/train400`` above the cwd), if any."""
-    env = os.environ.get("DEEPBLUR_TRAIN400")
-    candidates = [Path(env)] if env else []
-    here = Path.cwd().resolve()
-    candidates += [p / "shared" / "data" / "natural" / "train400" for p in (here, *here.parents)]
-    for c in candidates:
-        if c.is_dir() and any(c.glob("*.png")):
-            return c
-    return None
-
-
-def train400_split(files: list[Path], holdout_every: int) -> tuple[list[Path], list[Path]]:
-    """``(training files, held-out files)``: every ``holdout_every``-th file (sorted order) is held out for
-    validation; ``holdout_every <= 0`` holds out nothing."""
-    files = sorted(files)
-    if holdout_every <= 0:
-        return files, []
-    held = files[::holdout_every]
-    return [f for i, f in enumerate(files) if i % holdout_every], held
-
-
-def _random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray | None:
-    H, W = img.shape
-    if H < size or W < size:
-        return None
-    i, j = rng.integers(0, H - size + 1), rng.integers(0, W - size + 1)
-    return img[i : i + size, j : j + size]
-
-
-@dataclass
-class PatchBank:
-    """A tensor of sharp ``size x size`` patches in ``[0, 1]``, ``(N, 1, size, size)``, and where each came from."""
-
-    patches: torch.Tensor
-    sources: list[str]
-
-    @classmethod
-    def build(
-        cls,
-        n: int,
-        size: int = 160,
-        seed: int = 0,
-        mix: dict[str, float] | None = None,
-        train400: Path | str | None = "auto",
-        holdout_every: int = 0,
-    ) -> PatchBank:
-        """Draw ``n`` patches from the training sources.
-
-        Parameters
-        ----------
-        n : int
-            Number of patches.
-        size : int
-            Patch side.
-        seed : int
-            Random seed.
-        mix : dict, optional
-            Proportions of ``"dead_leaves"``, ``"fluorescence"``, ``"skimage"``, ``"train400"`` (default 0.3, 0.3,
-            0.15, 0.25; the train400 share goes to the others when the folder is absent).
-        train400 : path, None or "auto"
-            Folder of train400 PNGs; ``"auto"`` looks for it (:func:`find_train400`), ``None`` disables it.
-        holdout_every : int
-            Leave every ``holdout_every``-th train400 file out (:func:`train400_split`; they validate).
-        """
-        rng = np.random.default_rng(seed)
-        folder = find_train400() if train400 == "auto" else (Path(train400) if train400 else None)
-        mix = dict(mix or {"dead_leaves": 0.3, "fluorescence": 0.3, "skimage": 0.15, "train400": 0.25})
-        files = sorted(folder.glob("*.png")) if folder is not None else []
-        files = train400_split(files, holdout_every)[0]
-        if not files:
-            mix.pop("train400", None)
-        keys = list(mix)
-        probs = np.array([mix[k] for k in keys], dtype=float)
-        probs /= probs.sum()
-        counts = rng.multinomial(n, probs)
-        sk = [load_skimage(name) for name in SKIMAGE_TRAIN]
-        t400 = []
-        if files:
-            from skimage.io import imread
-
-            t400 = [np.asarray(imread(f), dtype=np.float32) / 255.0 for f in files]
-        out, sources = [], []
-        for key, count in zip(keys, counts, strict=True):
-            for _ in range(count):
-                if key == "dead_leaves":
-                    p = dead_leaves((size, size), rng, r_min=float(rng.uniform(0.5, 3)))
-                elif key == "fluorescence":
-                    p = fluorescence_scene((size, size), rng)
-                else:
-                    pool = sk if key == "skimage" else t400
-                    p = None
-                    while p is None:
-                        img = pool[rng.integers(len(pool))]
-                        if img.ndim == 3:
-                            img = img.mean(-1)
-                        p = _random_crop(img, size, rng)
-                out.append(np.ascontiguousarray(p, dtype=np.float32))
-                sources.append(key)
-        order = rng.permutation(len(out))
-        patches = torch.from_numpy(np.stack([out[i] for i in order]))[:, None]
-        return cls(patches, [sources[i] for i in order])
+__all__ = ["BlurBatch", "augment", "synthesize"]
 
 
 @dataclass
@@ -191,8 +47,8 @@ def synthesize(
     gen: torch.Generator,
     *,
     gamma: torch.Tensor | None = None,
-    alpha_max: float = 0.15,
-    beta_max: float = 0.3,
+    alpha_max: float = MAX_ALPHA,
+    beta_max: float = MAX_BETA,
     p_noiseless: float = 0.15,
     gamma_scale: torch.Tensor | None = None,
     noise_dist: str = "uniform",
@@ -232,12 +88,9 @@ def synthesize(
         if gamma_scale is not None:
             gamma = gamma * gamma_scale[:, None]
     psf = family.psf(gamma)
-    z = conv2d_fft(x, psf[:, None])
-    size = x.shape[-1]
-    o = (size - crop) // 2
-    if o < family.psf_size // 2:
-        raise ValueError(f"patches of {size} px leave no valid {crop} px crop for a {family.psf_size} px PSF")
-    x, z = x[..., o : o + crop, o : o + crop], z[..., o : o + crop, o : o + crop]
+    z = blur(x, family, psf, boundary="valid", crop_to=crop)
+    o = (x.shape[-1] - crop) // 2
+    x = x[..., o : o + crop, o : o + crop]
     alpha = alpha_max * torch.rand(batch_size, generator=gen)
     beta = beta_max * torch.rand(batch_size, generator=gen)
     if noise_dist == "mixed":

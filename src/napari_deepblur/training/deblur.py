@@ -22,48 +22,30 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from ..batch import sha256_file
+from ..datasets import PatchBank
+from ..io import sha256_file
 from ..networks.unrolled import UnrolledDR
-from ..physics import NOISE_LEVELS, add_poisson_gaussian, conv2d_fft, crop, get_family, pad_reflect
+from ..physics import (
+    NOISE_LEVELS,
+    GaussianFamily,
+    ZernikeFamily,
+    add_poisson_gaussian,
+    blur,
+    crop,
+    pad_reflect,
+    pad_width,
+)
+from ..physics.noise import MAX_ALPHA, MAX_BETA
 from ._checkpoint import init_chain_line, init_from, load_checkpoint, save_checkpoint, warmup_cosine
-from .data import PatchBank, augment
+from .config import DeblurConfig
+from .data import augment
 
 __all__ = ["DeblurConfig", "psnr", "train_deblur", "write_model_card"]
-
-
-@dataclass
-class DeblurConfig:
-    """Hyper-parameters of one training run (all recorded in the model card)."""
-
-    steps: int = 3600
-    seed: int = 0
-    batch_size: int = 8
-    crop: int = 96
-    patch: int = 160
-    bank_size: int = 4000
-    iterations: int = 4
-    widths: tuple[int, ...] = (16, 32, 64)
-    n_res: int = 1
-    lr: float = 1e-3
-    fcs: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25)
-    p_gaussian: float = 0.25
-    p_perturb: float = 0.5
-    perturb: float = 0.2
-    p_noiseless: float = 0.15
-    p_identified: float = 0.0
-    identify_weights: str = ""
-    stop_after: int = 0
-    val_every: int = 300
-    val_size: int = 48
-    threads: int = 0
-    init: str = ""
-    families: list = field(default_factory=list)
-    mix: dict = field(default_factory=dict)
 
 
 def psnr(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -73,7 +55,7 @@ def psnr(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 def _pad(family) -> int:
-    return family.psf_size // 2 + 1
+    return pad_width(family.psf_size)
 
 
 def _perturbed(family, gamma: torch.Tensor, scale: float, p: float, gen: torch.Generator) -> torch.Tensor:
@@ -98,8 +80,8 @@ def _identified(fam, y_full: torch.Tensor, folder: str = "") -> torch.Tensor:
     """``gamma`` ``(B, dim)`` estimated by the identification network (:func:`identification_file`) from each full
     blurry, noisy patch, read exactly as :func:`napari_deepblur.identify` reads an image (intensity scaled, borders
     dropped, resampled to the network's cutoff)."""
-    from .._identify import identify_normalized
-    from .._validate import normalize_intensity
+    from ..api.params import normalize_intensity
+    from ..methods.identification import identify_normalized
 
     weights = str(identification_file(fam.name, folder))
     out = []
@@ -119,7 +101,7 @@ def run_network(net: UnrolledDR, family, psf: torch.Tensor, y: torch.Tensor, alp
 
 
 def _families(cfg: DeblurConfig) -> list:
-    return [get_family("zernike", fc=fc) for fc in cfg.fcs] + [get_family("gaussian")]
+    return [ZernikeFamily(fc=fc) for fc in cfg.fcs] + [GaussianFamily()]
 
 
 def _pick(cfg: DeblurConfig, fams: list, gen: torch.Generator):
@@ -135,15 +117,13 @@ def _batch(cfg, bank, fams, gen, *, noise=None):
     idx = torch.randint(len(bank.patches), (cfg.batch_size,), generator=gen)
     x = augment(bank.patches[idx], gen)
     gamma = fam.sample(cfg.batch_size, generator=gen)
-    z = conv2d_fft(x, fam.psf(gamma)[:, None])
+    full = cfg.p_identified > 0  # keep the whole blurred patch: the identification reads it
+    z = blur(x, fam, fam.psf(gamma), boundary="circular" if full else "valid", crop_to=cfg.crop)
     o = (cfg.patch - cfg.crop) // 2
-    full = cfg.p_identified > 0
     x = x[..., o : o + cfg.crop, o : o + cfg.crop]
-    if not full:
-        z = z[..., o : o + cfg.crop, o : o + cfg.crop]
     if noise is None:
-        alpha = 0.15 * torch.rand(cfg.batch_size, generator=gen)
-        beta = 0.3 * torch.rand(cfg.batch_size, generator=gen)
+        alpha = MAX_ALPHA * torch.rand(cfg.batch_size, generator=gen)
+        beta = MAX_BETA * torch.rand(cfg.batch_size, generator=gen)
         clean = torch.rand(cfg.batch_size, generator=gen) < cfg.p_noiseless
         alpha, beta = alpha.masked_fill(clean, 0.0), beta.masked_fill(clean, 0.0)
     else:
@@ -242,7 +222,7 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
 * **Training command** (last invocation): `{meta["command"]}`{init_line}
 * **Data**: {cfg.bank_size} sharp {cfg.patch}² patches ({meta["bank_sources"]}), random rot90/flip and contrast;
   the valid {cfg.crop}² crop of the blurred patch is reflect-padded by the PSF radius (as at inference);
-  Poisson–Gaussian noise α ~ U[0, 0.15], β ~ U[0, 0.3] ({int(cfg.p_noiseless * 100)} % noiseless).
+  Poisson–Gaussian noise α ~ U[0, {MAX_ALPHA:g}], β ~ U[0, {MAX_BETA:g}] ({int(cfg.p_noiseless * 100)} % noiseless).
 * **Optimisation**: Adam, lr {cfg.lr} ({10 * cfg.lr:g} for the λ scalars), warm-up and cosine decay,
   batch {cfg.batch_size}, {meta["steps_done"]} steps, seed {cfg.seed}; L1 loss on the {cfg.crop}² centre.
 * **Wall time**: {meta["wall_time_s"] / 60:.1f} min on {meta["machine"]}.{stopped}

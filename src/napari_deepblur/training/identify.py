@@ -12,65 +12,26 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from ..datasets import PatchBank, find_train400, train400_split
 from ..networks.identification import IdentificationNet
-from ..physics import NOISE_LEVELS, add_poisson_gaussian, conv2d_fft, get_family, psf_snr
+from ..physics import NOISE_LEVELS, add_poisson_gaussian, blur, get_family, psf_snr
+from ..physics.noise import MAX_ALPHA, MAX_BETA
 from ._checkpoint import init_chain_line, init_from, load_checkpoint, save_checkpoint, warmup_cosine
-from .data import PatchBank, find_train400, synthesize, train400_split
+from .config import IdentifyConfig
+from .data import synthesize
 
 __all__ = [
     "IdentifyConfig",
-    "canonical_family_options",
     "psf_loss",
     "train_identify",
     "validate",
     "write_model_card",
 ]
-
-
-def canonical_family_options(family: str) -> dict:
-    """Options of the family a network is trained for: Zernike models work at the canonical cutoff ``fc = 0.2``
-    (other microscopes are resampled to it at inference, :func:`napari_deepblur.identify`)."""
-    if family in ("zernike", "spatially-varying"):
-        return {"fc": 0.2}
-    return {}
-
-
-@dataclass
-class IdentifyConfig:
-    """Hyper-parameters of one training run (all recorded in the model card)."""
-
-    family: str = "zernike"
-    steps: int = 6000
-    seed: int = 0
-    batch_size: int = 32
-    crop: int = 128
-    patch: int = 160
-    bank_size: int = 6000
-    width: int = 16
-    blocks: tuple[int, ...] = (2, 2, 2, 2)
-    spectral: bool = True
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    narrow_fraction: float = 0.5
-    p_noiseless: float = 0.25
-    noise_scale: float = 1.0
-    coef_weight: float = 1.0
-    stop_after: int = 0
-    coef_fade: float = 0.5
-    val_every: int = 500
-    val_size: int = 192
-    threads: int = 0
-    family_options: dict = field(default_factory=dict)
-    init: str = ""
-    noise_dist: str = "uniform"
-    mix: dict = field(default_factory=dict)
-    holdout_every: int = 0
-    loss: str = "mse"
 
 
 #: Floor of the relative error in the dB loss: a PSF SNR of 30 dB counts as perfect (keeps the logarithm finite).
@@ -112,11 +73,9 @@ def _validation_set(cfg: IdentifyConfig, family) -> dict[str, tuple[torch.Tensor
         cfg.val_size, cfg.patch, seed=10_000 + cfg.seed, mix={"dead_leaves": 0.5, "fluorescence": 0.5}
     )
     gen = torch.Generator().manual_seed(20_000 + cfg.seed)
-    gamma = family.sample(cfg.val_size, generator=gen) * _narrow_scale(family)
+    gamma = family.sample(cfg.val_size, generator=gen) * family.benchmark_scale
     psf = family.psf(gamma)
-    z = conv2d_fft(bank.patches, psf[:, None])
-    o = (cfg.patch - cfg.crop) // 2
-    z = z[..., o : o + cfg.crop, o : o + cfg.crop]
+    z = blur(bank.patches, family, psf, boundary="valid", crop_to=cfg.crop)
     out = {}
     for level, (a, b) in NOISE_LEVELS.items():
         y = add_poisson_gaussian(z, a, b, generator=gen)
@@ -146,20 +105,13 @@ def _natural_validation_set(cfg: IdentifyConfig, family) -> dict[str, tuple[torc
             j = int(torch.randint(W - cfg.patch + 1, (1,), generator=rng))
             crops.append(img[i : i + cfg.patch, j : j + cfg.patch])
     x = torch.stack(crops)[:, None]
-    gamma = family.sample(len(x), generator=rng) * _narrow_scale(family)
+    gamma = family.sample(len(x), generator=rng) * family.benchmark_scale
     psf = family.psf(gamma)
-    z = conv2d_fft(x, psf[:, None])
-    o = (cfg.patch - cfg.crop) // 2
-    z = z[..., o : o + cfg.crop, o : o + cfg.crop]
+    z = blur(x, family, psf, boundary="valid", crop_to=cfg.crop)
     return {
         f"natural_{level}": (add_poisson_gaussian(z, a, b, generator=rng), psf)
         for level, (a, b) in NOISE_LEVELS.items()
     }
-
-
-def _narrow_scale(family) -> float:
-    """Scale of the paper's benchmark range relative to the family's (wide) range: 0.5 for Zernike families."""
-    return 0.5 if family.name in ("zernike", "spatially-varying") else 1.0
 
 
 @torch.no_grad()
@@ -178,7 +130,7 @@ def _save_weights(path: Path, net: IdentificationNet, cfg: IdentifyConfig, famil
     payload = {
         "kind": "identification",
         "family": cfg.family,
-        "family_options": family.optics if cfg.family != "gaussian" else {},
+        "family_options": family.optics if family.uses_optics else {},
         "config": dict(net.config),
         "bounds": family.bounds(),
         "param_names": list(family.param_names),
@@ -211,7 +163,7 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
         else ""
     )
     init_line = init_chain_line(meta.get("init"))
-    zernike = cfg.family != "gaussian"
+    zernike = get_family(cfg.family).uses_optics
     optics = (
         f"{json.dumps(meta['family_options'])}; applied to other microscopes by resampling the image to this cutoff"
         if zernike
@@ -251,8 +203,9 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
 * **Optics**: {optics}.
 * **Training command** (last invocation; resumed runs repeat the same arguments): `{meta["command"]}`{init_line}
 * **Data**: {cfg.bank_size} sharp {cfg.patch}² patches ({meta["bank_sources"]}), random rot90/flip and contrast,
-  {cfg.crop}² valid crops after blur; {gamma_text}; Poisson–Gaussian noise α ~ U[0, {0.15 * cfg.noise_scale:g}],
-  β ~ U[0, {0.3 * cfg.noise_scale:g}]{mixed} ({int(cfg.p_noiseless * 100)} % noiseless).
+  {cfg.crop}² valid crops after blur; {gamma_text}; Poisson–Gaussian noise
+  α ~ U[0, {MAX_ALPHA * cfg.noise_scale:g}],
+  β ~ U[0, {MAX_BETA * cfg.noise_scale:g}]{mixed} ({int(cfg.p_noiseless * 100)} % noiseless).
 * **Optimisation**: AdamW, lr {cfg.lr} with warm-up and cosine decay, weight decay {cfg.weight_decay}, batch
   {cfg.batch_size}, {meta["steps_done"]} steps, seed {cfg.seed}; {loss_text}{coef}.
 * **Wall time**: {meta["wall_time_s"] / 60:.1f} min on {meta["machine"]}.{stopped}
@@ -296,7 +249,8 @@ def train_identify(
     run_dir.mkdir(parents=True, exist_ok=True)
     weights_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    family = get_family(cfg.family, **(cfg.family_options or canonical_family_options(cfg.family)))
+    options = cfg.family_options or get_family(cfg.family).canonical_options()  # the cutoff networks work at
+    family = get_family(cfg.family, **options)
     if not family.is_convolution:
         raise NotImplementedError("space-varying identification training is not available yet")
     net = IdentificationNet(family.dim, family.bounds(), cfg.width, tuple(cfg.blocks), spectral=cfg.spectral)
@@ -326,7 +280,7 @@ def train_identify(
     while step < last:
         scale = torch.where(
             torch.rand(cfg.batch_size, generator=gen) < cfg.narrow_fraction,
-            torch.full((cfg.batch_size,), _narrow_scale(family)),
+            torch.full((cfg.batch_size,), family.benchmark_scale),
             torch.ones(cfg.batch_size),
         )
         batch = synthesize(
@@ -337,14 +291,14 @@ def train_identify(
             gen,
             gamma_scale=scale,
             p_noiseless=cfg.p_noiseless,
-            alpha_max=0.15 * cfg.noise_scale,
-            beta_max=0.3 * cfg.noise_scale,
+            alpha_max=MAX_ALPHA * cfg.noise_scale,
+            beta_max=MAX_BETA * cfg.noise_scale,
             noise_dist=cfg.noise_dist,
         )
         g_hat = net(batch.y)
         loss = psf_loss(family, g_hat, batch.psf, cfg.loss)
         w_coef = cfg.coef_weight * max(0.0, 1.0 - step / max(1.0, cfg.coef_fade * cfg.steps))
-        if w_coef > 0 and family.name != "gaussian":
+        if w_coef > 0 and family.uses_optics:  # Zernike coefficients (signs ambiguous); not Gaussian widths
             loss = loss + w_coef * sign_invariant_coefficient_loss(family, g_hat, batch.gamma)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .errors import DeblurInputError
+from ..errors import DeblurInputError
 
 __all__ = [
     "AUTO_TILE_PIXELS",
@@ -51,13 +51,18 @@ def tile_chunks(n: int, tile: int) -> tuple[int, ...]:
     return (base,) * (k - 1) + (n - base * (k - 1),)
 
 
-def resolve_tile(tile: int | str | None, shape: tuple[int, int], method: str) -> int:
+def resolve_tile(tile: int | str | None, shape: tuple[int, int], method) -> int:
     """The tile side to use for ``shape`` (0: the whole image at once).
 
     ``"auto"`` tiles images larger than :data:`AUTO_TILE_PIXELS` with :data:`DEFAULT_TILE`; ``None`` or 0 never tiles;
-    an integer tiles when the image is larger than one tile. SelfDeblur is never tiled (one kernel for the image).
+    an integer tiles when the image is larger than one tile. A method that is not
+    :attr:`~napari_deepblur.methods.Method.tileable` (SelfDeblur: one kernel for the image) is never tiled.
+    ``method`` is a :class:`~napari_deepblur.methods.Method` or its name.
     """
-    if method == "selfdeblur" or tile is None:
+    from ..methods import get_method
+
+    m = get_method(method) if isinstance(method, str) else method
+    if not m.tileable or tile is None:
         return 0
     if isinstance(tile, str):
         if tile != "auto":

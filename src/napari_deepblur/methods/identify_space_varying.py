@@ -20,17 +20,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._identify import identify_normalized
+from ..errors import DeblurInputError
+from ..networks.weights import load_identification
+from ..physics import ZernikeFamily, diffraction_psf
+from ..physics.spacevarying import SpaceVaryingFamily
 from ._optim import adam_minimize
-from .networks.weights import load_identification
-from .physics import diffraction_psf, get_family
-from .physics.spacevarying import SpaceVaryingFamily
+from .identify_convolution import BORDER, TRAIN_CROP, identify_convolution, network_zoom
 
 __all__ = ["identify_space_varying", "local_zernike_estimates"]
 
-PATCH = 128
+PATCH = TRAIN_CROP
 MAX_PATCH = 256
-BORDER = 16
 #: Factor applied to the fitted field-dependent terms (tilt of focus, curvature, off-axis astigmatism and coma).
 FIELD_SHRINK = 0.5
 #: Indices of the field-independent terms of the 13-parameter model, in the order of the 8 Zernike coefficients.
@@ -39,8 +39,8 @@ CONSTANT_TERMS = (0, 4, 5, 7, 8, 10, 11, 12)
 
 def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None):
     """Local Zernike coefficients ``(P, 8)`` on a grid of patches and their field positions ``(P, 2)``."""
-    net, train_opts, _ = load_identification("zernike", device, weights)
-    zoom = fam.fc / train_opts["fc"]
+    net, train_opts, _ = load_identification(ZernikeFamily.name, device, weights)
+    zoom = network_zoom(fam, train_opts)
     t = torch.from_numpy(x).float()[None, None]
     if abs(zoom - 1) > 1e-3:
         t = F.interpolate(t, scale_factor=zoom, mode="bicubic", antialias=zoom < 1, align_corners=False)
@@ -53,8 +53,6 @@ def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None):
     # one patch per cell, centred, at most MAX_PATCH px (big images: memory stays flat, the network sees enough)
     ph, pw = min(MAX_PATCH, (h_in // ny) // 2 * 2), min(MAX_PATCH, (w_in // nx) // 2 * 2)
     if min(ph, pw) < 32:
-        from .errors import DeblurInputError
-
         raise DeblurInputError(
             f"the image is too small for space-varying identification ({H}x{W} px after resampling; "
             "needs about 128x128 or more)"
@@ -116,7 +114,7 @@ def identify_space_varying(x, fam: SpaceVaryingFamily, device, weights=None, n_i
             final = float(loss_fn(g))
         if final < best_loss:
             best, best_loss = g, final
-    whole, _ = identify_normalized(x, get_family("zernike", fc=fam.fc), device, weights=weights)
+    whole, _ = identify_convolution(x, ZernikeFamily(fc=fam.fc), device, weights=weights)
     best = best.clone()
     field = [i for i in range(fam.dim) if i not in CONSTANT_TERMS]
     best[field] = best[field] * FIELD_SHRINK

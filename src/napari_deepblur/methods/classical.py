@@ -12,8 +12,10 @@ operators, so that no wrap-around ringing enters from the borders.
 * ``tv_deconvolution`` — ``min 1/2 ||A x - y||^2 + mu TV(x)`` (isotropic TV, preprint 001 eq. 7) by the
   Chambolle–Pock primal–dual algorithm, with the exact (FFT) or CG proximal map of the data term.
 
-Default regularisation follows the noise level ``sigma^2 = alpha * mean(y) + beta^2`` with constants tuned on
-training images (train400 crops, never the benchmark images); every value can be overridden.
+Default regularisation follows the noise level ``sigma^2 = alpha * mean(y) + beta^2`` by the laws of
+:mod:`.regularisation` (constants tuned on training images, never the benchmark images); every value can be
+overridden. ``run_*`` are the registry's entry points (:data:`napari_deepblur.methods.METHODS`): one signature for
+every method, the product-convolution built here for a grid of PSFs.
 """
 
 from __future__ import annotations
@@ -24,23 +26,21 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .physics.fft import pad_reflect
-from .physics.operators import BlurOperator, ConvolutionOperator, conjugate_gradient
+from ..physics.fft import pad_reflect
+from ..physics.forward import product_convolution
+from ..physics.operators import BlurOperator, ConvolutionOperator, conjugate_gradient
+from .regularisation import effective_sigma, rl_iterations, tv_mu, wiener_balance
 
-__all__ = ["effective_sigma", "richardson_lucy", "tv_deconvolution", "wiener"]
+__all__ = [
+    "richardson_lucy",
+    "run_richardson_lucy",
+    "run_tv",
+    "run_wiener",
+    "tv_deconvolution",
+    "wiener",
+]
 
 Progress = Callable[[int, int], None] | None
-
-# Defaults tuned on 16 train400/scikit-image training crops with the true PSF, best mean PSNR over the three noise
-# levels (never on the benchmark images): `napari-deepblur bench tune --threads 1 --out resources/bench/tune.json`.
-WIENER_BALANCE = (300.0, 1e-5)  # balance = c * sigma^2 + floor
-RL_ITER = (0.1, 2, 250)  # n_iter = clip(round(c / sigma), lo, hi)
-TV_MU = (3.0, 1e-5)  # mu = c * sigma^2 + floor
-
-
-def effective_sigma(y: np.ndarray, alpha: float, beta: float) -> float:
-    """Average noise standard deviation ``sqrt(alpha * mean(y) + beta^2)`` of an image scaled to [0, 1]."""
-    return float(math.sqrt(max(alpha * float(np.clip(y, 0, None).mean()) + beta**2, 0.0)))
 
 
 def _pad_width(psf: np.ndarray | torch.Tensor) -> int:
@@ -70,13 +70,14 @@ def wiener(
     balance : float, optional
         Regularisation weight (default from the noise level).
     operator : BlurOperator, optional
-        For space-varying blur: a product-convolution built on the *padded* image shape (see :func:`_sv_operator`).
+        For space-varying blur: a product-convolution built on the image padded by the PSF side (see
+        :func:`_grid_operator`).
     sigma : float, optional
         Mean noise standard deviation that sets the default regularisation (default: :func:`effective_sigma` of
         ``y``; a tile of a large image passes the whole image's value).
     """
     s = effective_sigma(y, alpha, beta) if sigma is None else float(sigma)
-    bal = WIENER_BALANCE[0] * s**2 + WIENER_BALANCE[1] if balance is None else balance
+    bal = wiener_balance(s) if balance is None else balance
     p = _pad_width(psf)
     yp = pad_reflect(torch.from_numpy(np.ascontiguousarray(y)), p).numpy()
     if psf.ndim == 2:
@@ -113,8 +114,7 @@ def richardson_lucy(
 ) -> np.ndarray:
     """Richardson–Lucy deconvolution; the iteration count (the regularisation) defaults from the noise level."""
     s = effective_sigma(y, alpha, beta) if sigma is None else float(sigma)
-    c, lo, hi = RL_ITER
-    n = int(np.clip(round(c / max(s, 1e-6)), lo, hi)) if n_iter is None else int(n_iter)
+    n = rl_iterations(s) if n_iter is None else int(n_iter)
     p = _pad_width(psf)
     yp = pad_reflect(torch.from_numpy(np.ascontiguousarray(np.clip(y, 0, None))), p)
     if psf.ndim == 2 and operator is None:
@@ -172,7 +172,7 @@ def tv_deconvolution(
 ) -> np.ndarray:
     """Total-variation deconvolution ``argmin 1/2 ||A x - y||^2 + mu ||grad x||_{2,1}`` (Chambolle–Pock)."""
     s = effective_sigma(y, alpha, beta) if sigma is None else float(sigma)
-    mu = TV_MU[0] * s**2 + TV_MU[1] if mu is None else mu
+    mu = tv_mu(s) if mu is None else mu
     p = _pad_width(psf)
     t = pad_reflect(torch.from_numpy(np.ascontiguousarray(y)).double(), p)[None, None]
     if operator is None:
@@ -198,3 +198,32 @@ def tv_deconvolution(
         if progress is not None and (k + 1) % 10 == 0:
             progress(k + 1, n_iter)
     return x[0, 0].numpy()[p:-p, p:-p]
+
+
+def _grid_operator(x, kernel, family, origin, full_shape) -> BlurOperator | None:
+    """For a ``(K, h, w)`` grid of PSFs, the product-convolution of ``family`` on ``x`` padded by the PSF side (as the
+    methods pad), placed in the whole field by ``origin``/``full_shape`` for a tile; None for one PSF."""
+    if kernel.ndim != 3:
+        return None
+    k = torch.from_numpy(np.ascontiguousarray(kernel))[None]
+    return product_convolution(family, k, x.shape, _pad_width(kernel), origin=origin, full_shape=full_shape)
+
+
+def run_wiener(x, kernel, alpha, beta, *, family=None, device=None, progress=None, origin=(0, 0), full_shape=None,
+               **options) -> np.ndarray:  # fmt: skip
+    """:func:`wiener` as a registry method (``device`` and ``progress`` unused: one FFT filter or one CG solve)."""
+    return wiener(x, kernel, alpha, beta, operator=_grid_operator(x, kernel, family, origin, full_shape), **options)
+
+
+def run_richardson_lucy(x, kernel, alpha, beta, *, family=None, device=None, progress=None, origin=(0, 0),
+                        full_shape=None, **options) -> np.ndarray:  # fmt: skip
+    """:func:`richardson_lucy` as a registry method (on the CPU)."""
+    op = _grid_operator(x, kernel, family, origin, full_shape)
+    return richardson_lucy(x, kernel, alpha, beta, operator=op, progress=progress, **options)
+
+
+def run_tv(x, kernel, alpha, beta, *, family=None, device=None, progress=None, origin=(0, 0), full_shape=None,
+           **options) -> np.ndarray:  # fmt: skip
+    """:func:`tv_deconvolution` as a registry method (on the CPU)."""
+    op = _grid_operator(x, kernel, family, origin, full_shape)
+    return tv_deconvolution(x, kernel, alpha, beta, operator=op, progress=progress, **options)

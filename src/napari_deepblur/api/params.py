@@ -1,0 +1,193 @@
+"""Parameters resolved once: the image, the family and its optics, the noise, a user PSF and the device.
+
+Shared by the API, the widgets, the CLI and the batch runner; every bad value becomes a :class:`DeblurInputError`
+whose message says what to do. torch is imported only by the functions that need it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import DeblurInputError
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..physics import Family
+
+__all__ = [
+    "MIN_SIZE",
+    "NOISE_FORMS",
+    "STATS_PIXELS",
+    "as_image2d",
+    "check_psf",
+    "looks_rgb",
+    "make_family",
+    "normalize_intensity",
+    "parse_noise",
+    "resolve_device",
+    "resolve_noise",
+    "stats_view",
+]
+
+#: Smallest image side the networks accept.
+MIN_SIZE = 64
+
+
+def looks_rgb(shape: tuple[int, ...]) -> bool:
+    """A last axis of 3 or 4 after at least two larger axes: colour channels, not a tiny stack."""
+    return len(shape) >= 3 and shape[-1] in (3, 4) and min(shape[-3:-1]) > 4
+
+
+def as_image2d(image, *, min_size: int = MIN_SIZE, name: str = "image") -> np.ndarray:
+    """A 2D ``float64`` copy of ``image``, or a :class:`DeblurInputError` that says what is wrong.
+
+    Accepts numpy arrays, array-likes and dask arrays of any real or boolean dtype. Never modifies the input.
+    """
+    if hasattr(image, "compute") and not isinstance(image, np.ndarray):  # dask and friends
+        image = image.compute()
+    arr = np.asarray(image)
+    if arr.dtype.kind not in "biuf":
+        raise DeblurInputError(f"{name} has dtype {arr.dtype}; expected a real-valued (integer or float) image")
+    if arr.ndim == 3 and looks_rgb(arr.shape):
+        raise DeblurInputError(
+            f"{name} looks like an RGB(A) picture {arr.shape}; deblur one channel at a time (split the channels in "
+            "napari, or pass image[..., c])"
+        )
+    squeezed = np.squeeze(arr) if arr.ndim > 2 else arr
+    if squeezed.ndim != 2:
+        raise DeblurInputError(
+            f"{name} has shape {arr.shape}; a single 2D image is expected here (for stacks, process one slice at a "
+            "time or use the widget's 'all slices' option)"
+        )
+    arr = squeezed.astype(np.float64, copy=True)
+    if min(arr.shape) < min_size:
+        raise DeblurInputError(
+            f"{name} is {arr.shape[0]}x{arr.shape[1]} pixels; at least {min_size}x{min_size} is needed"
+        )
+    if not np.isfinite(arr).all():
+        n = int((~np.isfinite(arr)).sum())
+        raise DeblurInputError(f"{name} contains {n} NaN or infinite values; fill or crop them first")
+    if np.ptp(arr) == 0:
+        raise DeblurInputError(f"{name} is constant (every pixel equals {arr.flat[0]:g}); there is nothing to deblur")
+    return arr
+
+
+#: Above this many pixels, image statistics (percentiles, noise) are taken on a subsample / the centre.
+STATS_PIXELS = 2048 * 2048
+
+
+def stats_view(arr: np.ndarray, max_pixels: int = STATS_PIXELS) -> np.ndarray:
+    """``arr`` itself, or a regular subsample of at most about ``max_pixels`` (a view, no copy) for big images."""
+    step = int(np.ceil(np.sqrt(arr.size / max_pixels)))
+    return arr if step <= 1 else arr[::step, ::step]
+
+
+def normalize_intensity(arr: np.ndarray, *, in_place: bool = False) -> tuple[np.ndarray, float, float]:
+    """Map the image affinely to about ``[0, 1]`` (0.01 and 99.99 percentiles, on a regular subsample of big
+    images); returns ``(scaled, offset, scale)`` with ``arr = offset + scale * scaled``. With ``in_place`` the
+    float array ``arr`` itself is rescaled (saves a copy of a large image)."""
+    sample = stats_view(arr)
+    lo, hi = np.percentile(sample, [0.01, 99.99])
+    if hi <= lo:
+        lo, hi = float(arr.min()), float(arr.max())
+    scale = float(hi - lo)
+    if in_place:
+        arr -= lo
+        arr /= scale
+        return arr, float(lo), scale
+    return (arr - lo) / scale, float(lo), scale
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → CUDA if available, else Apple MPS, else CPU; explicit names are checked for availability."""
+    import torch
+
+    if isinstance(device, torch.device):
+        return device
+    name = str(device).lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DeblurInputError("device 'cuda' was requested but no CUDA GPU is available; use device='cpu' or 'auto'")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DeblurInputError("device 'mps' was requested but Apple MPS is not available; use 'cpu' or 'auto'")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise DeblurInputError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'mps'") from exc
+
+
+def make_family(family: str | Family, **optics) -> Family:
+    """A family instance from a name and the user's optical numbers (``None`` values are left out), with input
+    errors as :class:`DeblurInputError`. An instance is returned as it is."""
+    from ..physics import Family, get_family
+
+    if isinstance(family, Family):
+        return family
+    given = {k: v for k, v in optics.items() if v is not None}
+    try:
+        return get_family(family, **given)
+    except TypeError as exc:
+        raise DeblurInputError(f"unsupported option for family {family!r}: {exc}") from exc
+    except ValueError as exc:
+        raise DeblurInputError(str(exc)) from exc
+
+
+#: The forms a noise argument takes, for messages and ``--help``.
+NOISE_FORMS = "auto, a level name (none, medium, high) or ALPHA,BETA (two numbers, image scaled to [0, 1])"
+
+
+def parse_noise(text: str) -> str | tuple[float, float]:
+    """A noise argument from text: ``"auto"``, a level name (``none``, ``medium``, ``high``) or ``"ALPHA,BETA"``."""
+    text = text.strip()
+    if "," in text:
+        try:
+            a, b = (float(v) for v in text.split(","))
+        except ValueError as exc:
+            raise DeblurInputError(f"noise {text!r}: expected two numbers ALPHA,BETA (e.g. 0.01,0.02)") from exc
+        return (a, b)
+    return text
+
+
+def resolve_noise(x: np.ndarray, noise) -> tuple[float, float, bool]:
+    """``(alpha, beta, estimated)`` from ``"auto"`` (estimated on ``x`` scaled to [0, 1], its centre 2048 x 2048 for
+    bigger images), a level name or a pair."""
+    from ..physics import estimate_noise, noise_level
+
+    if isinstance(noise, str) and noise.lower() == "auto":
+        side = int(STATS_PIXELS**0.5)  # big images: the centre 2048 x 2048 is plenty and keeps memory flat
+        top, left = max(0, (x.shape[0] - side) // 2), max(0, (x.shape[1] - side) // 2)
+        alpha, beta = estimate_noise(x[top : top + side, left : left + side])
+        return float(alpha), float(beta), True
+    try:
+        alpha, beta = noise_level(noise)
+    except ValueError as exc:
+        raise DeblurInputError(str(exc)) from exc
+    return float(alpha), float(beta), False
+
+
+def check_psf(psf, fam: Family | None = None) -> np.ndarray:
+    """A user PSF as float64, odd-sized and summing to 1; ``(K, h, w)`` PSF grids only for space-varying families."""
+    k = np.asarray(psf, dtype=np.float64)
+    if k.ndim == 3:
+        if fam is None or fam.is_convolution:
+            raise DeblurInputError("a stack of PSFs (K, h, w) needs the 'spatially-varying' family")
+        n = len(fam.node_positions((64, 64)))
+        if k.shape[0] != n:
+            raise DeblurInputError(f"the {fam.name} family takes {n} PSFs (one per grid node), got {k.shape[0]}")
+    elif k.ndim != 2:
+        raise DeblurInputError(f"a user PSF must be a 2D array, got shape {k.shape}")
+    if not np.isfinite(k).all() or (k < 0).any() or (k.reshape(-1, *k.shape[-2:]).sum(axis=(-2, -1)) <= 0).any():
+        raise DeblurInputError("a user PSF must be finite, non-negative and not all zero")
+    if k.shape[-2] % 2 == 0 or k.shape[-1] % 2 == 0:
+        widths = [(0, 0)] * (k.ndim - 2) + [(0, 1 - k.shape[-2] % 2), (0, 1 - k.shape[-1] % 2)]
+        k = np.pad(k, widths)
+    return k / k.sum(axis=(-2, -1), keepdims=True)

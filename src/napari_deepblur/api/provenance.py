@@ -1,0 +1,38 @@
+"""One record of how a result was made: γ with names and units, optics, noise, method, device, timings, tiling.
+
+The widgets put it in the result layers' metadata (under ``"napari_deepblur"``); the batch runner writes it, one per
+plane, into the JSON sidecar. Plain Python values only (JSON-serialisable).
+"""
+
+from __future__ import annotations
+
+__all__ = ["result_record", "truth_record"]
+
+#: Keys of :attr:`DeblurResult.details` that describe how the image was processed in pieces.
+TILING_KEYS = ("tile", "overlap", "tiles")
+
+
+def result_record(res) -> dict:
+    """The provenance of a :class:`~napari_deepblur.api.deblur.DeblurResult` (or an ``IdentifyResult``-like object
+    with ``family``, ``gamma``, ``noise`` …)."""
+    rec: dict = {
+        "method": getattr(res, "method", "identify"),
+        "noise": {"alpha": res.noise[0], "beta": res.noise[1], "estimated": res.noise_estimated},
+        "device": res.device,
+        "timings_s": dict(getattr(res, "timings", {}) or {"total": getattr(res, "seconds", 0.0)}),
+    }
+    if res.family is not None:
+        rec["family"] = res.family.name
+        rec["optics"] = res.family.optics
+        if res.gamma is not None:
+            rec["gamma"] = res.family.named(res.gamma)
+            rec["units"] = {p.name: p.unit for p in res.family.parameters}
+    rec["tiling"] = {k: res.details[k] for k in TILING_KEYS if k in res.details}
+    if "fallback" in res.details:
+        rec["fallback"] = list(res.details["fallback"])
+    return rec
+
+
+def truth_record(family, gamma, role: str, **extra) -> dict:
+    """The record of a known blur (sample data, simulations): family, optics, named γ and what the layer is."""
+    return {"family": family.name, "optics": family.optics, "gamma": family.named(gamma), "role": role, **extra}

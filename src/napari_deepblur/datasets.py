@@ -1,0 +1,191 @@
+"""Image sources and their splits: what trains, what validates, what tests (nothing is downloaded).
+
+* procedural dead-leaves images (natural-image statistics) and fluorescence-like scenes
+  (:mod:`napari_deepblur.synthetic`);
+* scikit-image's bundled images: :data:`SKIMAGE_TRAIN` trains, :data:`SKIMAGE_TEST` is held out for validation and
+  the benchmarks;
+* ``../shared/data/natural/train400`` (or ``$DEEPBLUR_TRAIN400``) when present trains; ``bsd68`` beside it is the
+  test set, read only by the benchmarks (:func:`default_test_images`) — never trained on.
+
+Used by both ``training/`` and ``bench/`` (which import neither each other nor the batch runner).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .synthetic import dead_leaves, fluorescence_scene
+
+__all__ = [
+    "SKIMAGE_TEST",
+    "SKIMAGE_TRAIN",
+    "PatchBank",
+    "default_test_images",
+    "find_bsd68",
+    "find_train400",
+    "load_skimage",
+    "train400_split",
+]
+
+
+def _find_shared(*parts: str) -> Path | None:
+    """``shared/<parts>`` in the cwd or one of its parents, when it holds PNG files."""
+    here = Path.cwd().resolve()
+    for p in (here, *here.parents):
+        c = p.joinpath("shared", *parts)
+        if c.is_dir() and any(c.glob("*.png")):
+            return c
+    return None
+
+
+#: scikit-image images used for training (bundled with the wheel, no download).
+SKIMAGE_TRAIN = (
+    "brick", "grass", "gravel", "moon", "page", "text", "clock", "rocket", "hubble_deep_field",
+    "immunohistochemistry", "retina", "cell",
+)  # fmt: skip
+#: scikit-image images held out for validation and benchmarks.
+SKIMAGE_TEST = ("camera", "astronaut", "coffee", "chelsea", "coins")
+
+
+def load_skimage(name: str) -> np.ndarray:
+    """A bundled scikit-image picture as a ``float32`` grey image in ``[0, 1]``."""
+    from skimage import color, data
+
+    img = getattr(data, name)()
+    if img.ndim == 3:
+        img = color.rgb2gray(img[..., :3])
+    img = np.asarray(img, dtype=np.float32)
+    if img.max() > 1:
+        img = img / 255.0
+    return img
+
+
+def find_train400() -> Path | None:
+    """The train400 folder (``$DEEPBLUR_TRAIN400`` or ``../shared/data/natural/train400`` above the cwd), if any."""
+    env = os.environ.get("DEEPBLUR_TRAIN400")
+    if env and Path(env).is_dir() and any(Path(env).glob("*.png")):
+        return Path(env)
+    return _find_shared("data", "natural", "train400")
+
+
+def find_bsd68() -> Path | None:
+    """The bsd68 test folder (``../shared/data/natural/bsd68`` above the cwd), if any. Benchmarks only."""
+    return _find_shared("data", "natural", "bsd68")
+
+
+def train400_split(files: list[Path], holdout_every: int) -> tuple[list[Path], list[Path]]:
+    """``(training files, held-out files)``: every ``holdout_every``-th file (sorted order) is held out for
+    validation; ``holdout_every <= 0`` holds out nothing."""
+    files = sorted(files)
+    if holdout_every <= 0:
+        return files, []
+    held = files[::holdout_every]
+    return [f for i, f in enumerate(files) if i % holdout_every], held
+
+
+def _random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray | None:
+    H, W = img.shape
+    if H < size or W < size:
+        return None
+    i, j = rng.integers(0, H - size + 1), rng.integers(0, W - size + 1)
+    return img[i : i + size, j : j + size]
+
+
+@dataclass
+class PatchBank:
+    """A tensor of sharp ``size x size`` patches in ``[0, 1]``, ``(N, 1, size, size)``, and where each came from."""
+
+    patches: torch.Tensor
+    sources: list[str]
+
+    @classmethod
+    def build(
+        cls,
+        n: int,
+        size: int = 160,
+        seed: int = 0,
+        mix: dict[str, float] | None = None,
+        train400: Path | str | None = "auto",
+        holdout_every: int = 0,
+    ) -> PatchBank:
+        """Draw ``n`` patches from the training sources.
+
+        Parameters
+        ----------
+        n : int
+            Number of patches.
+        size : int
+            Patch side.
+        seed : int
+            Random seed.
+        mix : dict, optional
+            Proportions of ``"dead_leaves"``, ``"fluorescence"``, ``"skimage"``, ``"train400"`` (default 0.3, 0.3,
+            0.15, 0.25; the train400 share goes to the others when the folder is absent).
+        train400 : path, None or "auto"
+            Folder of train400 PNGs; ``"auto"`` looks for it (:func:`find_train400`), ``None`` disables it.
+        holdout_every : int
+            Leave every ``holdout_every``-th train400 file out (:func:`train400_split`; they validate).
+        """
+        rng = np.random.default_rng(seed)
+        folder = find_train400() if train400 == "auto" else (Path(train400) if train400 else None)
+        mix = dict(mix or {"dead_leaves": 0.3, "fluorescence": 0.3, "skimage": 0.15, "train400": 0.25})
+        files = sorted(folder.glob("*.png")) if folder is not None else []
+        files = train400_split(files, holdout_every)[0]
+        if not files:
+            mix.pop("train400", None)
+        keys = list(mix)
+        probs = np.array([mix[k] for k in keys], dtype=float)
+        probs /= probs.sum()
+        counts = rng.multinomial(n, probs)
+        sk = [load_skimage(name) for name in SKIMAGE_TRAIN]
+        t400 = []
+        if files:
+            from skimage.io import imread
+
+            t400 = [np.asarray(imread(f), dtype=np.float32) / 255.0 for f in files]
+        out, sources = [], []
+        for key, count in zip(keys, counts, strict=True):
+            for _ in range(count):
+                if key == "dead_leaves":
+                    p = dead_leaves((size, size), rng, r_min=float(rng.uniform(0.5, 3)))
+                elif key == "fluorescence":
+                    p = fluorescence_scene((size, size), rng)
+                else:
+                    pool = sk if key == "skimage" else t400
+                    p = None
+                    while p is None:
+                        img = pool[rng.integers(len(pool))]
+                        if img.ndim == 3:
+                            img = img.mean(-1)
+                        p = _random_crop(img, size, rng)
+                out.append(np.ascontiguousarray(p, dtype=np.float32))
+                sources.append(key)
+        order = rng.permutation(len(out))
+        patches = torch.from_numpy(np.stack([out[i] for i in order]))[:, None]
+        return cls(patches, [sources[i] for i in order])
+
+
+def default_test_images(images: str | None = None, n_images: int | None = None) -> tuple[list[np.ndarray], str]:
+    """Test images in ``[0, 1]``: a folder (PNG/TIF), else bsd68 when present, else the held-out scikit-image images."""
+    from skimage.io import imread
+
+    folder = Path(images) if images else find_bsd68()
+    if folder is not None:
+        files = sorted([*folder.glob("*.png"), *folder.glob("*.tif"), *folder.glob("*.tiff")])
+        if not files:
+            raise FileNotFoundError(f"no PNG/TIFF images in {folder}")
+        files = files[:n_images] if n_images else files
+        out = []
+        for f in files:
+            a = np.asarray(imread(f), dtype=np.float64)
+            if a.ndim == 3:
+                a = a[..., :3].mean(-1)
+            out.append(((a - a.min()) / max(np.ptp(a), 1e-12)).astype(np.float32))
+        return out, str(folder)
+    names = SKIMAGE_TEST[:n_images] if n_images else SKIMAGE_TEST
+    return [load_skimage(n) for n in names], "scikit-image held-out: " + ", ".join(names)

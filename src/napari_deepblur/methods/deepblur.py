@@ -1,0 +1,86 @@
+"""deep-blur's restoration step: the unrolled Douglas–Rachford network with a known (or estimated) operator."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ..errors import DeblurInputError
+from ..physics import Family, crop, family_class, family_classes, pad_reflect, pad_width, product_convolution
+from ..physics.operators import BlurOperator, ConvolutionOperator
+from .regularisation import effective_sigma
+
+__all__ = ["FLOOR_SCALE", "default_floor_scale", "prepare_options", "run_unrolled"]
+
+#: family name -> :attr:`Family.floor_scale <napari_deepblur.physics.Family.floor_scale>` (read from the classes).
+FLOOR_SCALE: dict[str, float] = {name: cls.floor_scale for name, cls in family_classes().items()}
+
+
+def default_floor_scale(family: str | Family) -> float:
+    """The λ-floor scale of ``family`` (a name or a family): its class's ``floor_scale``; 1 for an unknown name."""
+    if isinstance(family, Family):
+        return family.floor_scale
+    try:
+        return family_class(str(family)).floor_scale
+    except ValueError:
+        return 1.0
+
+
+def prepare_options(family: str | Family, options: dict) -> dict:
+    """deep-blur's options before any work: ``floor_scale`` (default: the family's) must be a positive number."""
+    given = options.get("floor_scale", default_floor_scale(family))
+    try:
+        fs = float(given)
+    except (TypeError, ValueError):
+        fs = math.nan
+    if not fs > 0:  # also rejects NaN
+        raise DeblurInputError(f"floor_scale must be a positive number, got {given!r}")
+    return {**options, "floor_scale": fs}
+
+
+def run_unrolled(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    alpha: float,
+    beta: float,
+    *,
+    device: torch.device | str = "cpu",
+    family: Family | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    weights: str | None = None,
+    origin: tuple[int, int] = (0, 0),
+    full_shape: tuple[int, int] | None = None,
+    sigma: float | None = None,
+    floor_scale: float = 1.0,
+) -> np.ndarray:
+    """The unrolled deblurring network on an image scaled to [0, 1].
+
+    ``x`` is reflect-padded by :func:`~napari_deepblur.physics.forward.pad_width` (as in training) and deblurred with
+    the convolution by ``kernel`` (``(h, w)``) — or, for ``(K, h, w)`` PSFs on the grid of a space-varying
+    ``family``, with its product-convolution — and cropped back. ``origin``/``full_shape`` locate a tile in a
+    space-varying field; ``sigma`` is the mean noise standard deviation of the whole image (default: of ``x``), whose
+    square sets the network's regularisation weights. ``floor_scale`` scales the network's learned λ floor on
+    noise-free data (1 = as trained; :func:`~napari_deepblur.deblur` passes the family's
+    :attr:`~napari_deepblur.physics.Family.floor_scale`; see
+    :meth:`~napari_deepblur.networks.unrolled.UnrolledDR.lam`).
+    """
+    from ..networks.weights import load_deblur
+
+    net, _ = load_deblur(device, weights)
+    pad = pad_width(max(kernel.shape[-2:]))
+    with torch.no_grad():
+        y = pad_reflect(torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32), device=device)[None, None], pad)
+        k = torch.as_tensor(kernel, dtype=torch.float32, device=device)[None]
+        if kernel.ndim == 3:
+            if family is None:
+                raise DeblurInputError("a grid of PSFs needs its space-varying family")
+            op: BlurOperator = product_convolution(family, k, x.shape, pad, origin=origin, full_shape=full_shape)
+        else:
+            op = ConvolutionOperator(k, tuple(y.shape[-2:]))
+        if sigma is None:
+            sigma = effective_sigma(x, alpha, beta)
+        out = net(y, op, float(alpha), float(beta), progress=progress, sigma2=sigma**2, floor_scale=float(floor_scale))
+    return crop(out, pad)[0, 0].cpu().numpy()

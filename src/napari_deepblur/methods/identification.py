@@ -1,0 +1,32 @@
+"""Identification of ``gamma`` from one image: the family decides which estimator reads it."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..physics import Family
+
+__all__ = ["identify_normalized"]
+
+
+def identify_normalized(
+    x: np.ndarray,
+    fam: Family,
+    dev: torch.device,
+    *,
+    max_size: int = 768,
+    weights: str | None = None,
+    tta: bool = False,
+) -> tuple[torch.Tensor, dict]:
+    """``gamma`` ``(1, dim)`` and details for an image already validated and scaled to [0, 1] (the core of
+    :func:`napari_deepblur.identify`): the family's network for a convolution family
+    (:func:`~.identify_convolution.identify_convolution`, with ``max_size`` and ``tta``), local Zernike estimates
+    fitted by the field model for a space-varying one (:func:`~.identify_space_varying.identify_space_varying`)."""
+    if fam.is_convolution:
+        from .identify_convolution import identify_convolution
+
+        return identify_convolution(x, fam, dev, max_size=max_size, weights=weights, tta=tta)
+    from .identify_space_varying import identify_space_varying
+
+    return identify_space_varying(x, fam, dev, weights)

@@ -1,0 +1,116 @@
+"""Identification of a convolution family by its network: the view it reads, test-time augmentation, PSF fitting.
+
+The image (scaled to [0, 1]) is resampled to the network's cutoff (read from its weights), its borders dropped and a
+centre crop read as a grid of training-sized views whose features are averaged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import DeblurInputError
+from ..networks.weights import load_identification
+from ..physics import Family
+from ._optim import adam_minimize
+
+__all__ = ["BORDER", "TRAIN_CROP", "fit_gamma_to_psf", "identify_convolution", "network_zoom"]
+
+#: Pixels discarded at each image border before identification (the PSF radius of the benchmark, 31 x 31 kernels).
+BORDER = 16
+#: Side of the training crops: the network reads big images as a grid of views this size (features averaged).
+TRAIN_CROP = 128
+
+
+def _network_view(x: np.ndarray, zoom: float, max_size: int) -> torch.Tensor:
+    """The part of the image the network reads: resampled by ``zoom``, borders removed, centre crop, even sides."""
+    t = torch.from_numpy(x).float()[None, None]
+    if abs(zoom - 1) > 1e-3:
+        t = F.interpolate(t, scale_factor=zoom, mode="bicubic", antialias=zoom < 1, align_corners=False)
+    H, W = t.shape[-2:]
+    b = BORDER if min(H, W) - 2 * BORDER >= 64 else max(0, (min(H, W) - 64) // 2)
+    t = t[..., b : H - b, b : W - b]
+    H, W = t.shape[-2:]
+    h, w = min(H, max_size) // 2 * 2, min(W, max_size) // 2 * 2
+    if min(h, w) < 32:
+        raise DeblurInputError(
+            f"the image is too small after resampling to the network's sampling (zoom {zoom:.2f}): {H}x{W} px"
+        )
+    top, left = (H - h) // 2, (W - w) // 2
+    return t[..., top : top + h, left : left + w].contiguous()
+
+
+def _dihedral(t: torch.Tensor, k: int) -> torch.Tensor:
+    """The ``k``-th of the 8 rotations/flips of the last two axes."""
+    t = torch.rot90(t, k % 4, dims=(-2, -1))
+    return torch.flip(t, dims=(-1,)) if k >= 4 else t
+
+
+def _undo_dihedral(t: torch.Tensor, k: int) -> torch.Tensor:
+    if k >= 4:
+        t = torch.flip(t, dims=(-1,))
+    return torch.rot90(t, -(k % 4), dims=(-2, -1))
+
+
+def fit_gamma_to_psf(fam: Family, target: torch.Tensor, starts: torch.Tensor, n_iter: int = 60) -> torch.Tensor:
+    """The family member closest to ``target`` (a ``(h, w)`` kernel) in relative L2, by Adam from each start."""
+    import copy
+
+    if hasattr(fam, "pupil_size"):  # a coarser pupil grid is plenty for fitting (PSF 31 px from a 128 px pupil)
+        fam = copy.copy(fam)
+        fam.pupil_size = max(128, 2 * fam.psf_size)
+    target = target.double()
+    tn = target.square().sum()
+    lo, hi = fam.bounds(dtype=torch.float64).unbind(1)
+    lr = 0.003 * float((hi - lo).mean()) / 0.3
+
+    def loss_fn(g: torch.Tensor) -> torch.Tensor:
+        return ((fam.psf(g) - target).square().sum(dim=(-2, -1)) / tn).sum()
+
+    g = adam_minimize(loss_fn, starts.double(), lr=lr, n_iter=n_iter, lower=lo, upper=hi)
+    with torch.no_grad():
+        err = (fam.psf(g) - target).square().sum(dim=(-2, -1))
+    return g.detach()[int(err.argmin())][None].float()
+
+
+def network_zoom(fam: Family, train_opts: dict) -> float:
+    """Resampling factor from the image's sampling to the one the network was trained at (its weights' ``fc``)."""
+    return fam.fc / train_opts["fc"] if "fc" in train_opts and hasattr(fam, "fc") else 1.0
+
+
+def identify_convolution(
+    x: np.ndarray,
+    fam: Family,
+    dev: torch.device,
+    *,
+    max_size: int = 768,
+    weights: str | None = None,
+    tta: bool = False,
+) -> tuple[torch.Tensor, dict]:
+    """``gamma`` ``(1, dim)`` of a convolution family for an image already validated and scaled to [0, 1].
+
+    With ``tta`` (test-time augmentation) the network also reads the 7 other rotations/flips of the image; each
+    estimated PSF is rotated/flipped back, the 8 PSFs are averaged, and the family member closest to that average
+    (in PSF space, started from the untransformed view's estimate) is returned.
+    """
+    net, train_opts, meta = load_identification(fam.name, dev, weights)
+    zoom = network_zoom(fam, train_opts)
+    view = _network_view(x, zoom, max_size).to(dev)
+    tile = int(meta.get("config", {}).get("crop", TRAIN_CROP))
+    n_views = max(1, view.shape[-2] // tile) * max(1, view.shape[-1] // tile)
+    details = {"zoom": zoom, "network_input": tuple(view.shape[-2:]), "views": n_views}
+    with torch.no_grad():
+        if not tta:
+            return net.predict_tiled(view, tile).float().cpu(), details
+        # one call per view: a quarter turn swaps height and width of a non-square image
+        gammas = torch.cat([net.predict_tiled(_dihedral(view, k), tile) for k in range(8)]).float().cpu()
+        psfs = fam.psf(gammas.double())
+        back = torch.stack([_undo_dihedral(psfs[k], k) for k in range(8)])
+        mean_psf = back.mean(0)
+        closeness = (back - mean_psf).square().sum(dim=(-2, -1))
+    # start from the untransformed view's estimate (the 7 others describe rotated/flipped PSFs)
+    starts = gammas[:1]
+    gamma = fit_gamma_to_psf(fam, mean_psf, starts)
+    details["tta_spread"] = float(closeness.mean().sqrt() / mean_psf.square().sum().sqrt())
+    return gamma, details

@@ -1,0 +1,55 @@
+"""Type stub of :mod:`napari_deepblur.physics`: the names it gives, loaded lazily at run time (lazy_loader)."""
+
+from .families import DEFAULT_OPTICS, Family, OpticalFamily, Parameter, cutoff_frequency
+from .fft import conv2d_fft, conv_transpose2d_fft, crop, pad_reflect, psf2otf, solve_normal_fft
+from .forward import blur, forward_model, pad_width, product_convolution
+from .gaussian import GaussianFamily, gaussian_psf
+from .metrics import center_to_size, psf_snr
+from .noise import NOISE_LEVELS, add_poisson_gaussian, estimate_noise, noise_level
+from .operators import BlurOperator, ConvolutionOperator, ProductConvolutionOperator, conjugate_gradient
+from .registry import available_families, family_class, family_classes, get_family, register_family
+from .spacevarying import SpaceVaryingFamily, grid_nodes, partition_of_unity
+from .zernike import NOLL_NAMES, ZernikeFamily, diffraction_psf, noll_to_nm, zernike_polynomial
+
+__all__ = [
+    "DEFAULT_OPTICS",
+    "NOISE_LEVELS",
+    "NOLL_NAMES",
+    "BlurOperator",
+    "ConvolutionOperator",
+    "Family",
+    "GaussianFamily",
+    "OpticalFamily",
+    "Parameter",
+    "ProductConvolutionOperator",
+    "SpaceVaryingFamily",
+    "ZernikeFamily",
+    "add_poisson_gaussian",
+    "available_families",
+    "blur",
+    "center_to_size",
+    "conjugate_gradient",
+    "conv2d_fft",
+    "conv_transpose2d_fft",
+    "crop",
+    "cutoff_frequency",
+    "diffraction_psf",
+    "estimate_noise",
+    "family_class",
+    "family_classes",
+    "forward_model",
+    "gaussian_psf",
+    "get_family",
+    "grid_nodes",
+    "noise_level",
+    "noll_to_nm",
+    "pad_reflect",
+    "pad_width",
+    "partition_of_unity",
+    "product_convolution",
+    "psf2otf",
+    "psf_snr",
+    "register_family",
+    "solve_normal_fft",
+    "zernike_polynomial",
+]

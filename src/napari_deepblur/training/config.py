@@ -1,0 +1,142 @@
+"""The trainers' hyper-parameters (torch-free): each default is written here once.
+
+``napari-deepblur train identify|deblur`` builds its options from these dataclasses (every field with a ``help`` in
+its metadata is an option, ``--field-name``), so the CLI repeats no default; the model cards record every field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["MIX_SOURCES", "DeblurConfig", "IdentifyConfig", "parse_mix"]
+
+#: Patch sources a ``mix`` may name (:class:`napari_deepblur.datasets.PatchBank`).
+MIX_SOURCES = ("dead_leaves", "fluorescence", "skimage", "train400")
+
+
+def parse_mix(text: str | None) -> dict:
+    """``"train400=0.45,dead_leaves=0.25"`` -> ``{"train400": 0.45, "dead_leaves": 0.25}``; ``ValueError`` on an
+    unknown source or a malformed share."""
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        key = key.strip()
+        if key not in MIX_SOURCES:
+            raise ValueError(f"--mix: unknown source {key!r} (use {', '.join(MIX_SOURCES)})")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--mix: {part!r} is not SOURCE=SHARE") from None
+    return out
+
+
+def cli(help: str, **meta) -> dict:
+    """Field metadata that makes a field a command-line option (``meta``: ``choices``, ``parse``, ``flag`` for
+    booleans)."""
+    return {"help": help, **meta}
+
+
+@dataclass
+class IdentifyConfig:
+    """Hyper-parameters of one identification training run (all recorded in the model card)."""
+
+    family: str = field(default="zernike", metadata=cli("the family whose network is trained", choices="families"))
+    steps: int = field(default=6000, metadata=cli("optimisation steps (the learning-rate schedule spans them)"))
+    seed: int = field(default=0, metadata=cli("random seed"))
+    batch_size: int = field(default=32, metadata=cli("items per step"))
+    crop: int = field(default=128, metadata=cli("side of the training crops the network reads"))
+    patch: int = 160
+    bank_size: int = field(default=6000, metadata=cli("sharp patches in the bank"))
+    width: int = field(default=16, metadata=cli("channels of the first ResNet stage"))
+    blocks: tuple[int, ...] = field(default=(2, 2, 2, 2), metadata=cli("residual blocks per stage"))
+    spectral: bool = field(
+        default=True, metadata=cli("the log-spectrum branch (--no-spectral: image branch only)", flag="no-spectral")
+    )
+    lr: float = field(default=1e-3, metadata=cli("learning rate"))
+    weight_decay: float = 1e-4
+    narrow_fraction: float = field(default=0.5, metadata=cli("share of γ drawn in the paper's range"))
+    p_noiseless: float = field(default=0.25, metadata=cli("share of noiseless training images"))
+    noise_scale: float = field(default=1.0, metadata=cli("scales the noise range α ≤ 0.15, β ≤ 0.3"))
+    coef_weight: float = field(
+        default=1.0, metadata=cli("weight of the early sign-invariant coefficient loss (0: off)")
+    )
+    stop_after: int = field(
+        default=0, metadata=cli("stop (and write the weights) at this step; the lr schedule still spans --steps")
+    )
+    coef_fade: float = 0.5
+    val_every: int = field(default=500, metadata=cli("validate every N steps"))
+    val_size: int = 192
+    threads: int = field(default=0, metadata=cli("torch threads (0: torch's default)"))
+    family_options: dict = field(default_factory=dict)
+    init: str = field(
+        default="", metadata=cli("fine-tune: start from these weights (same architecture; fresh optimiser)")
+    )
+    noise_dist: str = field(
+        default="uniform", metadata=cli("noise law (mixed: half log-uniform)", choices=("uniform", "mixed"))
+    )
+    mix: dict = field(
+        default_factory=dict,
+        metadata=cli(
+            "patch sources, e.g. train400=0.45,skimage=0.1,dead_leaves=0.25,fluorescence=0.2", parse=parse_mix
+        ),
+    )
+    holdout_every: int = field(default=0, metadata=cli("hold every N-th train400 file out of training; they validate"))
+    loss: str = field(
+        default="mse",
+        metadata=cli(
+            "PSF-space loss: mean relative squared error, or its mean in dB (the benchmark's mean PSF SNR)",
+            choices=("mse", "db"),
+        ),
+    )
+
+
+@dataclass
+class DeblurConfig:
+    """Hyper-parameters of one deblurring training run (all recorded in the model card)."""
+
+    steps: int = field(default=3600, metadata=cli("optimisation steps"))
+    seed: int = field(default=0, metadata=cli("random seed"))
+    batch_size: int = field(default=8, metadata=cli("items per step"))
+    crop: int = field(default=96, metadata=cli("side of the training crops"))
+    patch: int = 160
+    bank_size: int = field(default=4000, metadata=cli("sharp patches in the bank"))
+    iterations: int = field(default=4, metadata=cli("unrolled iterations T"))
+    widths: tuple[int, ...] = field(default=(16, 32, 64), metadata=cli("U-Net channels per scale"))
+    n_res: int = field(default=1, metadata=cli("residual blocks per scale"))
+    lr: float = field(default=1e-3, metadata=cli("learning rate"))
+    fcs: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25)
+    p_gaussian: float = 0.25
+    p_perturb: float = field(default=0.5, metadata=cli("share of items deblurred with a perturbed operator"))
+    perturb: float = 0.2
+    p_noiseless: float = field(default=0.15, metadata=cli("share of noiseless training items"))
+    p_identified: float = field(
+        default=0.0,
+        metadata=cli(
+            "share of items deblurred with the operator the shipped identification network estimates from the item"
+        ),
+    )
+    identify_weights: str = field(
+        default="",
+        metadata=cli("folder holding identify_<family>.pt files for --p-identified (default: the shipped ones)"),
+    )
+    stop_after: int = field(default=0, metadata=cli("stop (and write the weights) at this step"))
+    val_every: int = field(default=300, metadata=cli("validate every N steps"))
+    val_size: int = 48
+    threads: int = field(default=0, metadata=cli("torch threads (0: torch's default)"))
+    init: str = field(
+        default="",
+        metadata=cli(
+            "start from these weights (fine-tuning; fresh optimiser and schedule); they may have U-Nets with fewer "
+            "scales than --widths (the larger network then starts from their function)",
+        ),
+    )
+    families: list = field(default_factory=list)
+    mix: dict = field(
+        default_factory=dict,
+        metadata=cli(
+            "shares of the patch sources, e.g. train400=0.5,skimage=0.1,dead_leaves=0.2,fluorescence=0.2",
+            parse=parse_mix,
+        ),
+    )
