@@ -11,8 +11,3 @@ def rng():
 @pytest.fixture
 def gen():
     return torch.Generator().manual_seed(0)
-
-
-def deepinv_or_skip():
-    """Import deepinv (the test oracle, from the test extra) or skip."""
-    return pytest.importorskip("deepinv")

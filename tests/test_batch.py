@@ -170,3 +170,29 @@ def test_files_run_on_an_existing_scheduler(folder, tmp_path):
         assert statuses == [{"input": str(folder / "cells8.png"), "ok": True, "skipped": False}]
         assert len(cl.scheduler.workers) == 1  # the cluster is left running for its owner
     assert (tmp_path / "out" / "cells8.json").exists()
+
+
+def test_cli_first_contact(folder, tmp_path, capsys):
+    """A bad --noise is a usage error naming every form; one line per finished file; the file's pixel size is used
+    (a warning names the optics that were defaults); a rerun into the input folder never deblurs its own outputs."""
+    cells = folder / "cells.tif"
+    assert main(["deblur", str(cells), "-o", str(tmp_path / "o"), "--noise", "loud"]) == 2
+    err = capsys.readouterr().err
+    assert "--noise" in err and "auto" in err and "ALPHA,BETA" in err and "none, medium, high" in err
+
+    tifffile.imwrite(folder / "wide.tif", tifffile.imread(cells), imagej=True, resolution=(1 / 0.09, 1 / 0.09),
+                     metadata={"unit": "um"})  # fmt: skip
+    assert main(["deblur", str(folder / "wide.tif"), str(cells), "-o", str(folder), "--method", "wiener"]) == 0
+    out, err = capsys.readouterr()
+    lines = [line for line in out.splitlines() if line.startswith(("wide.tif:", "cells.tif:"))]
+    assert len(lines) == 2 and all(" s, γ: " in line for line in lines)
+    assert "warning: wide.tif: default NA 1.4 and emission 0.52 µm used" in err
+    side = json.loads((folder / "wide.json").read_text())
+    assert side["optics"]["pixel_size"] == pytest.approx(0.09) and side["pixel_size_source"].startswith("file")
+    assert side["optics_notes"] and side["optics"]["fc"] == pytest.approx(1.4 * 0.09 / 0.52)
+
+    before = sorted(p.name for p in folder.iterdir())
+    assert "wide_deblurred.tif" in before
+    assert [f.name for f in expand_inputs([folder]) if "deblurred" in f.name or "psf" in f.name] == []
+    assert main(["deblur", str(folder), "-o", str(folder), "--method", "wiener", "--skip-existing"]) == 1  # rgb, broken
+    assert not any("_deblurred_deblurred" in p.name or "_psf_" in p.name for p in folder.iterdir())

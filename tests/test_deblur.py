@@ -172,3 +172,49 @@ def test_space_varying_classical_methods_match_the_convolution_ones_for_one_psf(
     c = (slice(24, -24),) * 2
     assert np.abs(sv[c] - conv[c]).max() < 0.02 * np.abs(conv[c]).max()
     assert psnr(s["sharp"], sv) > psnr(s["sharp"], s["blurred"])  # noisy: better than the input, as scikit-image's
+
+
+@pytest.mark.parametrize("method", ["deepblur", "rl", "wiener", "tv"])
+def test_undersampled_camera_data_is_deblurred_at_its_own_sampling(method):
+    """fc = 0.35 (a 0.13 µm pixel at NA 1.4, 0.52 µm): accepted at native sampling, blind, whole or by tiles."""
+    import torch
+
+    from napari_deepblur.physics import ZernikeFamily, forward_model
+    from napari_deepblur.synthetic import fluorescence_scene
+
+    optics = dict(na=1.4, wavelength=0.52, pixel_size=0.13)
+    fam = ZernikeFamily(**optics)
+    x = torch.from_numpy(fluorescence_scene((192, 192), seed=3)).double()[None, None]
+    h = fam.psf(torch.tensor([[0.06, 0.03, 0, 0, 0, 0, 0, 0.04]], dtype=torch.float64))
+    y = forward_model(x, fam, h, 0.01, 0.01, generator=torch.Generator().manual_seed(0))[0, 0].numpy()
+    whole = deblur(y, method=method, tile=0, **optics)
+    tiled = deblur(y, method=method, tile=96, **optics)
+    assert whole.family.oversample == 3 and whole.psf.shape == (31, 31) and whole.details["zoom"] > 1
+    assert whole.image.shape == y.shape and np.isfinite(whole.image).all() and tiled.details["tiles"] == 4
+    inner = (slice(32, -32),) * 2
+    assert np.abs(tiled.image[inner] - whole.image[inner]).max() < 2e-3 * np.ptp(whole.image)
+
+
+@pytest.fixture(scope="module")
+def camera_image():
+    """A 16-bit camera image: offset 100, signal up to 3000, Poisson and read noise."""
+    s = make_sample(
+        "zernike", [0.05, -0.03, 0.02, 0.0, 0.03, -0.02, 0.01, 0.02], shape=(160, 160), seed=1, noise=(0, 0)
+    )
+    y = (s["blurred"] - s["blurred"].min()) / np.ptp(s["blurred"])
+    rng = np.random.default_rng(0)
+    img = rng.poisson(100 + 2900 * y) + rng.normal(0, 3, y.shape)
+    return np.clip(np.round(img), 0, 65535).astype(np.uint16)
+
+
+@pytest.mark.parametrize("method", ["deepblur", "rl", "wiener", "tv"])
+def test_fluorescence_intensities_stay_non_negative_in_the_inputs_units(camera_image, method):
+    dark = np.percentile(camera_image, 0.01)
+    res = deblur(camera_image, method=method)
+    out = res.image
+    assert out.dtype == np.float32 and out.shape == camera_image.shape and np.isfinite(out).all()
+    assert out.min() >= dark - 1e-3 and res.details["nonneg"] is True  # never below the camera's dark level
+    assert out.max() < 5 * camera_image.max()  # in the input's units, not rescaled
+    assert abs(out.mean() - camera_image.mean()) < 0.1 * camera_image.mean()  # the signal's level is kept
+    if method != "rl":  # signed data: the constraint is off (RL is non-negative by construction)
+        assert deblur(camera_image, method=method, nonneg=False).image.min() < dark

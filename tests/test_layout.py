@@ -112,10 +112,7 @@ def test_no_arrow_runs_back_up(floor, forbidden):
         "from napari_deepblur.cli import main\n"
         "helps = (['--help'], ['deblur', '--help'], ['train', 'identify', '--help'], ['bench', 'deblur', '--help'])\n"
         "for argv in helps:\n"
-        "    try:\n"
-        "        main(argv)\n"
-        "    except SystemExit as exc:\n"
-        "        assert exc.code == 0, argv",
+        "    assert main(argv) == 0, argv",
     ],
 )
 def test_light_entry_points_do_not_import_torch(code):

@@ -1,9 +1,8 @@
-"""Blur operators: adjoints, regularised inverses, conventions, and agreement with deepinv."""
+"""Blur operators: adjoints, regularised inverses and conventions (agreement with deepinv: test_oracle.py)."""
 
 import pytest
 import torch
 
-from conftest import deepinv_or_skip
 from napari_deepblur.physics import (
     ConvolutionOperator,
     ProductConvolutionOperator,
@@ -159,42 +158,6 @@ def test_operator_rejects_wrong_shape():
     op = get_family("gaussian").operator(torch.tensor([[1.0, 2.0, 0.3]]), (32, 32))
     with pytest.raises(ValueError, match="expected images of shape"):
         op.A(torch.zeros(1, 1, 30, 32))
-
-
-@pytest.mark.oracle
-@pytest.mark.parametrize("name", ["zernike", "gaussian"])
-def test_convolution_matches_deepinv_blur(name, gen):
-    deepinv_or_skip()
-    from deepinv.physics import Blur
-
-    fam = get_family(name, **FAMILY_OPTIONS[name])
-    gamma = fam.sample(2, generator=gen, dtype=torch.float64)
-    psf = fam.psf(gamma)[:, None]
-    x = torch.rand(2, 1, 64, 80, generator=gen, dtype=torch.float64)
-    y = torch.rand(2, 1, 64, 80, generator=gen, dtype=torch.float64)
-    ref = Blur(filter=psf, padding="circular", use_fft=True)
-    op = fam.operator(gamma, (64, 80))
-    torch.testing.assert_close(op.A(x), ref.A(x), rtol=1e-6, atol=1e-9)
-    torch.testing.assert_close(op.A_adjoint(y), ref.A_adjoint(y), rtol=1e-6, atol=1e-9)
-
-
-@pytest.mark.oracle
-def test_product_convolution_matches_deepinv_space_varying_blur(gen):
-    deepinv_or_skip()
-    from deepinv.physics import SpaceVaryingBlur
-
-    fam = get_family("spatially-varying", **FAMILY_OPTIONS["spatially-varying"])
-    gamma = fam.sample(2, generator=gen, dtype=torch.float64)
-    shape = (64, 72)
-    psfs = fam.psf(gamma)  # (B, K, h, w)
-    maps = fam.maps(shape, dtype=torch.float64)
-    ref = SpaceVaryingBlur(
-        filters=psfs[:, None], multipliers=maps[None, None].expand(2, 1, -1, -1, -1), padding="circular", use_fft=True
-    )
-    op = fam.operator(gamma, shape)
-    x = torch.rand(2, 1, *shape, generator=gen, dtype=torch.float64)
-    torch.testing.assert_close(op.A(x), ref.A(x), rtol=1e-6, atol=1e-9)
-    torch.testing.assert_close(op.A_adjoint(x), ref.A_adjoint(x), rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

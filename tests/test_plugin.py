@@ -33,3 +33,16 @@ def test_sample_data_opens_in_the_viewer(make_napari_viewer, key):
     sharp = next(layer for layer in viewer.layers if "sharp" in layer.name)
     assert blurred.data.shape == sharp.data.shape == (384, 384)
     assert any(name.endswith("true PSF") for name in names)
+
+
+def test_widgets_are_in_the_layers_menu_too(make_napari_viewer):
+    from napari._app_model import get_app_model
+
+    make_napari_viewer()  # registers the plugin's actions
+    menus = get_app_model().menus
+
+    def ids(menu):
+        return {getattr(getattr(item, "command", None), "id", None) for item in menus.get_menu(menu)}
+
+    assert {"napari-deepblur.deblur_widget", "napari-deepblur.simulate"} <= ids("napari/layers/filter")
+    assert "napari-deepblur.psf_explorer" in ids("napari/layers/visualize")

@@ -232,3 +232,164 @@ def test_estimate_lines_fit_the_dock():
     fam = get_family("gaussian")  # mixed units: each line keeps its own
     lines = _describe(SimpleNamespace(family=fam, gamma=np.ones(fam.dim)))
     assert len(lines) == fam.dim and all(p.unit in line for p, line in zip(fam.parameters, lines, strict=True))
+
+
+# ------------------------------------------------------------------------------------------ first contact (issue)
+def _blurred(viewer):
+    return next(layer for layer in viewer.layers if layer.name.endswith("blurred"))
+
+
+def test_pickers_default_to_the_layer_the_user_means(make_napari_viewer):
+    """Sample › cells (zernike), then the widgets through the manifest: the blurred image is picked, never the
+    hidden sharp truth (nor a PSF)."""
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "cells_zernike")
+    blurred = _blurred(viewer)
+    w = open_widget(viewer, "Blind deblur")
+    assert w.image.value is blurred
+    exp = open_widget(viewer, "PSF explorer")
+    assert exp.target.value is blurred
+    assert exp.source.value is not None and exp.source.value.visible and exp.source.value.name != "PSF explorer"
+    sim = open_widget(viewer, "Simulate blur and noise")
+    assert sim.image.value is blurred
+    # until the user picks a layer, the pickers follow the selection
+    other = viewer.add_image(np.random.rand(64, 64).astype(np.float32), name="other")  # added, hence selected
+    assert w.image.value is other and sim.image.value is other
+    viewer.layers.selection.active = blurred
+    assert w.image.value is blurred
+    # the user's own choice stays while it is visible; a hidden one gives way to the newest visible image
+    w.image.value = other
+    third = viewer.add_image(np.random.rand(64, 64).astype(np.float32), name="third")
+    assert w.image.value is other and sim.image.value is third
+    other.visible = False
+    viewer.layers.selection.active = viewer.layers["cells zernike true PSF"]  # a PSF is not what one deblurs
+    assert w.image.value is third
+
+
+def test_widget_opened_before_the_data_picks_the_blurred_sample(make_napari_viewer):
+    viewer = make_napari_viewer()
+    w = open_widget(viewer, "Blind deblur")
+    assert w.image.value is None
+    viewer.open_sample(PLUGIN, "cells_zernike")
+    assert w.image.value is _blurred(viewer)
+
+
+def test_two_docks_fit_a_laptop_screen_and_scroll(make_napari_viewer, qtbot):
+    """1366 x 768 with Blind deblur (after a run: PSF thumbnail and γ table) and the PSF explorer open: the main
+    window is not forced taller than the screen; the panels scroll instead."""
+    from qtpy.QtWidgets import QScrollArea
+
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(1366, 768)
+    viewer.open_sample(PLUGIN, "cells_zernike")
+    dock, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deblur")
+    w.image.value = _blurred(viewer)
+    w.method.value = "wiener"
+    w.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
+    dock2, _ = viewer.window.add_plugin_dock_widget(PLUGIN, "PSF explorer")
+    qtbot.wait(200)
+    assert window.height() <= 768 and window.minimumSizeHint().height() <= 768
+    for d in (dock, dock2):
+        assert isinstance(d.widget(), QScrollArea) and d.minimumSizeHint().height() < 200
+    scroll = dock.widget()
+    assert scroll.verticalScrollBar().maximum() > 0  # the content is taller than the dock: it scrolls
+    assert not w.psf_view.native.isHidden() and w.table.value.count("\n") >= 8  # the γ table: 9 lines
+
+
+def test_default_optics_are_said_and_layer_optics_used(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    plain = viewer.add_image(np.random.rand(96, 96).astype(np.float32), name="plain")
+    w = open_widget(viewer, "Blind deblur")
+    w.image.value = plain
+    note = w.optics_note
+    assert "default 0.065 µm" in note.value and "enter your microscope" in note.value and not note.native.isHidden()
+    for units in (("µm", "µm"), ("micrometer", "micrometer")):
+        calibrated = viewer.add_image(np.random.rand(96, 96).astype(np.float32), scale=(0.1, 0.1), units=units)
+        w.image.value = calibrated
+        assert w.pixel_size.value == pytest.approx(0.1)
+        assert "default" not in note.value and "from the layer" in note.value
+    w.image.value = plain  # back to a layer without units: the default numbers again, said again
+    assert w.pixel_size.value == pytest.approx(0.065) and "default 0.065 µm" in note.value
+    w.family.value = "gaussian"  # a model without optics: nothing to say
+    assert note.native.isHidden()
+    sim = open_widget(viewer, "Simulate blur and noise")
+    sim.image.value = calibrated
+    assert sim.pixel_size.value == pytest.approx(0.1) and "from the layer" in sim.optics_note.value
+    # results carry the input's units
+    w.family.value = "zernike"
+    w.image.value = calibrated
+    w.na.value = 1.2  # 0.1 µm pixels are too coarse for NA 1.4 at 0.52 µm (fc > 0.25)
+    w.method.value = "wiener"
+    w.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
+    out = viewer.layers[f"{calibrated.name} deblurred"]
+    assert [str(u) for u in out.units] == ["micrometer", "micrometer"] and tuple(out.scale) == (0.1, 0.1)
+
+
+def test_all_slices_keep_one_record_per_plane(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.rand(3, 96, 96).astype(np.float32), name="stack")
+    w = open_widget(viewer, "Blind deblur")
+    w.image.value = viewer.layers["stack"]
+    w.slices.value = "all slices"
+    w.method.value = "wiener"
+    w.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
+    meta = viewer.layers["stack deblurred"].metadata["napari_deepblur"]
+    assert [p["plane"] for p in meta["planes"]] == [0, 1, 2]
+    assert all("defocus" in p["gamma"] for p in meta["planes"])
+    assert meta["gamma"] == meta["planes"][0]["gamma"]  # the top-level record is the plane shown
+    assert w.table.value.startswith("plane 0 of 3 shown")
+
+
+def test_noise_is_readable_on_16_bit_data(make_napari_viewer, qtbot):
+    from napari_deepblur._sample_data import make_sample
+
+    y = make_sample("zernike", [0.05, 0.0, 0.02, 0.0, 0.0, 0.0, 0.0, 0.0], shape=(128, 128), noise=(0.0, 0.02))
+    data = (1000 + 30000 * np.clip(y["blurred"], 0, 1)).astype(np.uint16)
+    viewer = make_napari_viewer()
+    viewer.add_image(data, name="u16")
+    w = open_widget(viewer, "Blind deblur")
+    w.method.value = "wiener"
+    w.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
+    assert "α=0.000" not in w.status.value and "β=0.000" not in w.status.value
+    sigma = float(w.status.value.split("σ ≈ ")[1].split()[0])
+    assert 100 < sigma < 3000  # β ≈ 0.02 of a ~30000 range, in the image's own units
+
+
+def test_no_qt_thread_warning_from_progress_bars(make_napari_viewer, qtbot, qtlog):
+    """Within-plane progress (the unrolled network's steps) used to create napari progress bars in the worker
+    thread: ``QObject::setParent: Cannot set parent, new parent is in a different thread``."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.rand(96, 96).astype(np.float32), name="img")
+    w = open_widget(viewer, "Blind deblur")
+    assert w.method.value == "deepblur"
+    w.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
+    qtbot.wait(100)
+    assert "img deblurred" in viewer.layers
+    assert not [r.message for r in qtlog.records if "different thread" in r.message]
+
+
+def test_explorer_shows_its_psf_in_the_widget_and_in_view(make_napari_viewer):
+    viewer = make_napari_viewer()
+    alone = open_widget(viewer, "PSF explorer")
+    assert alone.source.value is None and alone.target.value is None  # never its own PSF layer
+    viewer.window.remove_dock_widget("all")
+    viewer.layers.clear()
+    viewer.open_sample(PLUGIN, "cells_zernike")
+    w = open_widget(viewer, "PSF explorer")
+    layer = viewer.layers["PSF explorer"]
+    assert w.psf_view.value.ndim == 3 and not w.psf_view.native.isHidden()  # RGB thumbnail
+    before = w.psf_view.value.copy()
+    w.sliders[0].value = 0.12
+    assert not np.array_equal(w.psf_view.value, before)
+    # beside the sample (not over its corner), and the view on it
+    (y0, x0), (y1, x1) = (np.asarray(e)[-2:] for e in layer.extent.world)
+    assert x0 > _blurred(viewer).extent.world[1][-1]
+    cy, cx = viewer.camera.center[-2:]
+    assert y0 <= cy <= y1 and x0 <= cx <= x1
+    assert viewer.camera.zoom * (x1 - x0) > 0.5 * min(viewer.canvas.size)  # not a dot: it fills the canvas

@@ -37,19 +37,37 @@ class BatchOptions:
     tile: int | str | None = "auto"
     overlap: int | None = None
     optics: dict = field(default_factory=dict)
+    nonneg: bool = True
     skip_existing: bool = False
     threads: int = 0
     #: the command line that started the batch (recorded in the sidecars; workers have their own argv)
     command: str = field(default_factory=lambda: " ".join(sys.argv))
 
 
+def is_output(path: Path) -> bool:
+    """Whether ``path`` is an output of this program: ``<stem>_deblurred.tif`` or ``<stem>_psf.tif`` with the
+    ``<stem>.json`` sidecar of napari-deepblur beside it."""
+    name = path.name
+    for suffix in ("_deblurred.tif", "_psf.tif"):
+        if name.endswith(suffix):
+            sidecar = path.with_name(name[: -len(suffix)] + ".json")
+            try:
+                return json.loads(sidecar.read_text()).get("software") == "napari-deepblur"
+            except (OSError, ValueError, AttributeError):
+                return False
+    return False
+
+
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     """Files given, plus the image files directly inside given folders (sorted); missing paths are kept so that
-    they are reported as failures."""
+    they are reported as failures. Inside folders, this program's own outputs (:func:`is_output`) are passed over,
+    so a rerun (``-o`` inside or equal to an input folder, or a shell glob that catches the output folder) never
+    deblurs its own results; a file named explicitly is kept."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+            files = (f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            out.extend(sorted(f for f in files if not is_output(f)))
         else:
             out.append(p)
     seen: set[Path] = set()
@@ -84,6 +102,42 @@ def _planes(arr: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
         raise DeblurInputError(f"a 2D image or a stack of 2D images is expected, got shape {arr.shape}")
     lead = arr.shape[:-2]
     return arr.reshape(-1, *arr.shape[-2:]), lead
+
+
+def resolve_file_optics(family: str, given: dict, file_pixel_um: float | None) -> tuple[dict, str | None, list[str]]:
+    """``(optics, pixel_size_source, notes)`` for one file: what the user gave, the file's pixel size (µm) when the
+    user gave none, :data:`~napari_deepblur.physics.DEFAULT_OPTICS` for the rest — each default said in ``notes``.
+    Families without optics (Gaussian) take none."""
+    from .physics import DEFAULT_OPTICS, family_class
+
+    optics = dict(given)
+    if not family_class(family).uses_optics or optics.get("fc"):
+        return optics, ("given" if optics.get("fc") else None), []
+    notes: list[str] = []
+    source = "given" if optics.get("pixel_size") else None
+    if not optics.get("pixel_size"):
+        if file_pixel_um:
+            optics["pixel_size"] = file_pixel_um  # the wavelength is then in µm
+            source = "file metadata (µm)"
+        elif optics.get("na") and optics.get("wavelength"):
+            raise DeblurInputError("the file states no pixel size in µm; give --pixel-size (or --fc)")
+        else:
+            optics["pixel_size"] = DEFAULT_OPTICS["pixel_size"]
+            source = "default"
+            notes.append(f"the file states no pixel size: default {DEFAULT_OPTICS['pixel_size']:g} µm used")
+    missing = [k for k in ("na", "wavelength") if not optics.get(k)]
+    for k in missing:
+        optics[k] = DEFAULT_OPTICS[k]
+    if missing:
+        said = {"na": f"NA {DEFAULT_OPTICS['na']:g}", "wavelength": f"emission {DEFAULT_OPTICS['wavelength']:g} µm"}
+        notes.append("default " + " and ".join(said[k] for k in missing) + " used (give --na and --wavelength)")
+    return optics, source, notes
+
+
+def summarize_gamma(named: dict[str, float], n: int = 3) -> str:
+    """The ``n`` largest parameters by magnitude, ``"defocus +0.081, spherical -0.040"`` (``""`` when none)."""
+    top = sorted(named.items(), key=lambda kv: -abs(kv[1]))[:n]
+    return ", ".join(f"{k} {v:+.3f}" for k, v in top)
 
 
 def process_file(
@@ -121,13 +175,7 @@ def process_file(
     checksum = sha256_file(path)
     planes, lead = _planes(arr)
     t_read = time.perf_counter() - t0
-    optics = dict(options.optics)
-    pixel_source = "given" if optics.get("pixel_size") else None
-    if optics.get("na") and optics.get("wavelength") and not optics.get("pixel_size") and not optics.get("fc"):
-        if not meta["pixel_size_um"]:
-            raise DeblurInputError("the file states no pixel size in µm; give --pixel-size (or --fc)")
-        optics["pixel_size"] = meta["pixel_size_um"]  # wavelength then in µm
-        pixel_source = "file metadata (µm)"
+    optics, pixel_source, notes = resolve_file_optics(options.family, options.optics, meta["pixel_size_um"])
     out = np.empty(planes.shape, dtype=np.float32)
     psfs, records = [], []
     runs = deblur_planes(
@@ -139,6 +187,7 @@ def process_file(
         device=options.device,
         tile=options.tile,
         overlap=options.overlap,
+        nonneg=options.nonneg,
         **optics,
     )
     for i, res in runs:
@@ -168,6 +217,7 @@ def process_file(
         "family": fam.name if fam is not None else options.family,
         "optics": fam.optics if fam is not None else {},
         "pixel_size_source": pixel_source,
+        "optics_notes": notes,
         "method": options.method,
         "device": res.device,
         "options": {k: v for k, v in asdict(options).items() if k not in ("optics", "command")},
@@ -194,14 +244,33 @@ def _json_default(o):
 
 
 def _process_safe(path: Path, outdir: Path, options: BatchOptions, inputs: tuple) -> dict:
-    """:func:`process_file` that reports a failure as ``{"error": ...}`` instead of raising (for cluster tasks)."""
+    """:func:`process_file` that reports a failure as ``{"error": ...}`` instead of raising (for cluster tasks); a
+    success carries its seconds, a γ summary of its first plane and the notes on default optics."""
     try:
         rec = process_file(path, outdir, options, inputs)
-        return {"input": str(path), "ok": True, "skipped": bool(rec.get("skipped"))}
+        if rec.get("skipped"):
+            return {"input": str(path), "ok": True, "skipped": True}
+        planes = rec["planes"]
+        return {
+            "input": str(path),
+            "ok": True,
+            "skipped": False,
+            "seconds": rec["timings_s"]["total"],
+            "planes": len(planes),
+            "gamma": summarize_gamma(planes[0].get("gamma", {})),
+            "notes": rec["optics_notes"],
+        }
     except (DeblurInputError, WeightsError, OSError) as exc:
         return {"input": str(path), "ok": False, "error": str(exc)}
     except Exception as exc:  # keep the batch going; the message names the type
         return {"input": str(path), "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _finished(status: dict, report: Callable[[dict], None] | None) -> dict:
+    """Hand the full status of a finished file to ``report``; keep ``input``, ``ok``, ``skipped``, ``error``."""
+    if report is not None:
+        report(status)
+    return {k: status[k] for k in ("input", "ok", "skipped", "error") if k in status}
 
 
 def run_batch(
@@ -212,8 +281,9 @@ def run_batch(
     workers: int = 0,
     scheduler: str | None = None,
     log: Callable[[str], None] = print,
+    report: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Process every input file; returns one status dict per file (``ok``, ``error``).
+    """Process every input file; returns one status dict per file (``input``, ``ok``, ``skipped`` or ``error``).
 
     Parameters
     ----------
@@ -227,7 +297,10 @@ def run_batch(
     scheduler : str, optional
         Address of an existing ``dask.distributed`` scheduler (e.g. ``tcp://10.0.0.5:8786``).
     log : callable
-        Where the one-line failure messages go.
+        Where the one-line failure messages go (once all files are done, in input order).
+    report : callable, optional
+        Called with each file's status as soon as it is finished (``input``, ``ok``, ``seconds``, ``gamma`` summary,
+        ``notes`` on default optics, ``error``).
     """
     from tqdm import tqdm
 
@@ -250,7 +323,7 @@ def run_batch(
                 options = BatchOptions(**{**asdict(options), "threads": 1})
             futures = [client.submit(_process_safe, f, outdir, options, every, pure=False) for f in files]
             for fut in as_completed(futures):
-                statuses.append(fut.result())
+                statuses.append(_finished(fut.result(), report))
                 bar.update(1)
         finally:
             client.close()
@@ -259,7 +332,7 @@ def run_batch(
     else:
         for f in files:
             bar.set_postfix_str(f.name)
-            statuses.append(_process_safe(f, outdir, options, every))
+            statuses.append(_finished(_process_safe(f, outdir, options, every), report))
             bar.update(1)
     bar.close()
     order = {str(f): i for i, f in enumerate(files)}

@@ -12,6 +12,15 @@ __all__ = ["main"]
 
 
 def _view(args: argparse.Namespace) -> int:
+    import os
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        print(
+            "napari-deepblur: error: no screen (DISPLAY is not set). On a machine without one, run napari under a "
+            "virtual screen: xvfb-run -a napari-deepblur view; or deblur files with napari-deepblur deblur",
+            file=sys.stderr,
+        )
+        return 2
     import napari
 
     viewer = napari.Viewer(title="napari-deepblur")
@@ -20,8 +29,41 @@ def _view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _noise_arg(text: str):
+    """``--noise``: checked while the command line is parsed, so a bad value is a usage error (exit 2)."""
+    from .api.params import NOISE_FORMS, parse_noise
+    from .errors import DeblurInputError
+
+    try:
+        noise = parse_noise(text)
+        if not (isinstance(noise, str) and noise.lower() == "auto"):
+            from .physics.noise import noise_level
+
+            noise_level(noise)
+    except (DeblurInputError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a noise level: use {NOISE_FORMS}") from exc
+    return noise
+
+
+def _report_file(status: dict) -> None:
+    """One line per finished file: name, seconds, the largest γ; notes on default optics as warnings."""
+    from pathlib import Path
+
+    name = Path(status["input"]).name
+    if not status["ok"]:
+        print(f"{name}: failed (see below)")
+        return
+    if status.get("skipped"):
+        print(f"{name}: skipped (its sidecar exists)")
+        return
+    planes = f", {status['planes']} planes" if status.get("planes", 1) > 1 else ""
+    gamma = f", γ: {status['gamma']}" if status.get("gamma") else ""
+    print(f"{name}: {status['seconds']:.1f} s{planes}{gamma}", flush=True)
+    for note in status.get("notes", []):
+        print(f"warning: {name}: {note}", file=sys.stderr)
+
+
 def _deblur_files(args: argparse.Namespace) -> int:
-    from .api.params import parse_noise
     from .batch import BatchOptions, run_batch
 
     tile: int | str | None = args.tile
@@ -33,12 +75,13 @@ def _deblur_files(args: argparse.Namespace) -> int:
     optics = {k: getattr(args, k) for k in ("na", "wavelength", "pixel_size", "fc") if getattr(args, k) is not None}
     options = BatchOptions(
         family=args.family,
-        noise=parse_noise(args.noise),
+        noise=args.noise,
         method=args.method,
         device=args.device,
         tile=tile,
         overlap=args.overlap,
         optics=optics,
+        nonneg=not args.signed,
         skip_existing=args.skip_existing,
         threads=args.threads,
     )
@@ -49,6 +92,7 @@ def _deblur_files(args: argparse.Namespace) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         log=lambda m: print(m, file=sys.stderr),
+        report=_report_file,
     )
     failed = sum(not s["ok"] for s in statuses)
     done = sum(s["ok"] and not s.get("skipped") for s in statuses)
@@ -131,7 +175,7 @@ def _add_config_options(parser: argparse.ArgumentParser, config: type, families:
             action = "store_false" if default else "store_true"
             parser.add_argument(f"--{flag}" if flag else name, dest=f.name, action=action, help=meta["help"])
             continue
-        kw: dict = {"dest": f.name, "help": meta["help"] + " (default: %(default)s)"}
+        kw: dict = {"dest": f.name, "help": meta["help"]}
         if isinstance(default, tuple):
             kw.update(nargs="+", type=type(default[0]), default=list(default))
         elif "parse" in meta:
@@ -208,22 +252,46 @@ def _train_deblur(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless there is none to show (None, False)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.help is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _defaults_in_help(subparsers) -> None:
+    """Every sub-command's ``--help`` shows the defaults."""
+    add = subparsers.add_parser
+
+    def add_parser(*args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        return add(*args, **kwargs)
+
+    subparsers.add_parser = add_parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``napari-deepblur`` argument parser."""
     from . import __version__
     from .api.params import NOISE_FORMS
     from .bench.protocol import ROWS, SETTINGS
     from .methods import METHODS
+    from .physics.optics import DEFAULT_OPTICS
     from .physics.registry import available_families
     from .training.config import DeblurConfig, IdentifyConfig
 
     families = available_families()
 
     p = argparse.ArgumentParser(
-        prog="napari-deepblur", description="Blind deblurring of microscope images (deep-blur)."
+        prog="napari-deepblur",
+        description="Blind deblurring of microscope images (deep-blur).",
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"napari-deepblur {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    _defaults_in_help(sub)
 
     v = sub.add_parser("view", help="open napari with a sample image (blurred, with its true PSF and sharp image)")
     v.add_argument("--sample", choices=["zernike", "spatially-varying"], default="zernike")
@@ -235,24 +303,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("inputs", nargs="+", help="image files or folders (their image files)")
     d.add_argument("-o", "--output", required=True, help="output folder (created; inputs are never overwritten)")
-    d.add_argument("--family", default="zernike", choices=families)
-    d.add_argument("--noise", default="auto", help=NOISE_FORMS)
-    d.add_argument("--method", default="deepblur", choices=list(METHODS))
+    d.add_argument("--family", default="zernike", choices=families, help="blur model")
+    d.add_argument("--noise", default="auto", type=_noise_arg, help=NOISE_FORMS)
+    d.add_argument(
+        "--method",
+        default="deepblur",
+        choices=list(METHODS),
+        help="; ".join(f"{k}: {m.description}" for k, m in METHODS.items()),
+    )
     d.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     d.add_argument("--tile", default="auto", help="tile side in px, 'auto' (tiles above 1024x1024 pixels) or 0 (never)")
-    d.add_argument("--overlap", type=int, default=None, help="margin around tiles in px (default PSF size + 33)")
-    d.add_argument("--na", type=float, help="numerical aperture (with --wavelength and --pixel-size, or fc)")
-    d.add_argument("--wavelength", type=float, help="emission wavelength, same unit as the pixel size (µm)")
-    d.add_argument("--pixel-size", type=float, help="pixel size (default: from the TIFF metadata when in µm)")
-    d.add_argument("--fc", type=float, help="cutoff frequency NA*pixel/wavelength in cycles/pixel, instead")
+    d.add_argument("--overlap", type=int, default=None, help="margin around tiles in px (if not given: PSF size + 33)")
+    d.add_argument(
+        "--na", type=float, help=f"numerical aperture of the objective (if not given: {DEFAULT_OPTICS['na']:g}, warned)"
+    )
+    d.add_argument(
+        "--wavelength",
+        type=float,
+        help=f"emission wavelength in µm (if not given: {DEFAULT_OPTICS['wavelength']:g}, warned)",
+    )
+    d.add_argument(
+        "--pixel-size",
+        type=float,
+        help="pixel size in the sample plane, µm (if not given: the file's, when it states one in µm; else "
+        f"{DEFAULT_OPTICS['pixel_size']:g}, warned)",
+    )
+    d.add_argument(
+        "--fc", type=float, help="cutoff frequency NA*pixel/wavelength in cycles/pixel, instead of the three"
+    )
     d.add_argument("--workers", type=int, default=0, help="run files on a local dask cluster of N processes")
     d.add_argument("--scheduler", help="address of an existing dask.distributed scheduler to run the files on")
     d.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
     d.add_argument("--skip-existing", action="store_true", help="skip files whose sidecar already exists")
+    d.add_argument(
+        "--signed",
+        action="store_true",
+        help="signed data: allow results below the image's dark level (default: fluorescence, never below it)",
+    )
     d.set_defaults(func=_deblur_files)
 
     b = sub.add_parser("bench", help="benchmarks")
     bsub = b.add_subparsers(dest="bench", required=True)
+    _defaults_in_help(bsub)
     bsc = bsub.add_parser("scaling", help="time and peak RAM vs image size, whole image vs tiles (one process each)")
     bsc.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
     bsc.add_argument("--modes", nargs="+", default=["whole", "tiled"], choices=["whole", "tiled"])
@@ -335,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train the networks (weights + model card go to the package resources)")
     tsub = t.add_subparsers(dest="train", required=True)
+    _defaults_in_help(tsub)
     ti = tsub.add_parser("identify", help="train the identification network of a family (resumable)")
     _add_config_options(ti, IdentifyConfig, families)
     ti.add_argument("--run-dir", help="checkpoints (default runs/identify_<family>); an existing one is resumed")
@@ -349,8 +442,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``napari-deepblur`` command."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``napari-deepblur`` command; returns the exit status (2: a usage error, said on stderr)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a usage error (2), already printed by argparse
+        return int(exc.code or 0)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as exc:

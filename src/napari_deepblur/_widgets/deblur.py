@@ -10,12 +10,23 @@ import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Image, Label, PushButton, SpinBox, create_widget
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Image, Label, PushButton, SpinBox, create_widget
 
 from ..methods import METHODS
 from ..physics import family_class
 from ..physics.noise import NOISE_LEVELS
-from ._common import layer_optics, notify_error, psf_thumbnail, result_layers
+from ..physics.optics import MAX_FC, MAX_FC_UNDERSAMPLED
+from ._common import (
+    DockContainer,
+    LayerPicker,
+    OpticsNote,
+    ProgressBars,
+    describe_gamma,
+    is_psf_layer,
+    notify_error,
+    psf_thumbnail,
+    result_layers,
+)
 from ._controls import family_combo, optics_spinboxes, uses_optics
 
 if TYPE_CHECKING:
@@ -26,11 +37,11 @@ __all__ = ["DeblurWidget"]
 NOISE_CHOICES = ["auto", *NOISE_LEVELS, "custom"]
 
 
-class DeblurWidget(Container):
+class DeblurWidget(DockContainer):
     """Pick an image, an operator family and a noise level, press Run: estimated PSF + deblurred layer."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
+        super().__init__()
         self._viewer = viewer
         self._worker = None
         self._cancel = threading.Event()
@@ -42,12 +53,14 @@ class DeblurWidget(Container):
             cancel.set()
 
         self.native.destroyed.connect(closed)
+        self._bars: ProgressBars | None = None
         import napari
 
         self.image = create_widget(annotation=napari.layers.Image, label="image")
         self.family = family_combo()
         self.na, self.wavelength, self.pixel_size = optics_spinboxes()
         self.fc_label = Label(label="cutoff")
+        self.optics_note = Label(label="optics")
         self.noise = ComboBox(label="noise", choices=NOISE_CHOICES, value="auto")
         self.alpha = FloatSpinBox(label="  Poisson α", value=0.0, min=0.0, max=1.0, step=0.005, enabled=False)
         self.beta = FloatSpinBox(label="  Gaussian β", value=0.0, min=0.0, max=1.0, step=0.005, enabled=False)
@@ -57,17 +70,23 @@ class DeblurWidget(Container):
         self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"], value="auto")
         self.device_label = Label(label="runs on")
         self.slices = ComboBox(label="stack", choices=["current slice", "all slices"], value="current slice")
+        self.signed = CheckBox(
+            text="signed data (allow negative values)",
+            value=False,
+            tooltip="off (fluorescence): the result never goes below the image's dark level",
+        )
         self.run_button = PushButton(text="Run")
         self.status = Label(label="")
         self.psf_view = Image(label="PSF", visible=False)
         self.table = Label(label="estimate")
         self.extend([
-            self.image, self.family, self.na, self.wavelength, self.pixel_size, self.fc_label, self.noise,
-            self.alpha, self.beta, self.method, self.iterations, self.device, self.device_label, self.slices,
-            self.run_button, self.status, self.psf_view, self.table,
+            self.image, self.family, self.na, self.wavelength, self.pixel_size, self.fc_label, self.optics_note,
+            self.noise, self.alpha, self.beta, self.method, self.iterations, self.device, self.device_label,
+            self.slices, self.signed, self.run_button, self.status, self.psf_view, self.table,
         ])  # fmt: skip
+        self._optics = OpticsNote(self.pixel_size, self.optics_note)
         # the dock is a scroll area: give the result rows their room instead of letting Qt squeeze them
-        self.status.min_height = 40
+        self.status.min_height = 88
         self.psf_view.min_height = 210
         self.table.min_height = 130
         self.noise.changed.connect(self._on_noise)
@@ -77,6 +96,11 @@ class DeblurWidget(Container):
         self.device.changed.connect(self._update_device)
         self.method.changed.connect(self._on_method)
         self.run_button.changed.connect(self._on_run)
+        # the layer the user means (the selected / newest visible image), never a hidden one such as a sample's truth
+        self._picker = LayerPicker(self.image, viewer, lambda ly: not is_psf_layer(ly), None)
+        self.watch_layers(viewer, self._picker.choose)
+        self._picker.choose()
+        self._on_noise()
         self._on_image()
         self._update_cutoff()
         self._update_device()
@@ -85,28 +109,22 @@ class DeblurWidget(Container):
     def _on_noise(self) -> None:
         custom = self.noise.value == "custom"
         self.alpha.enabled = self.beta.enabled = custom
+        # "auto": the estimate is in the status after a run; 0.000 in greyed boxes read as "no noise"
+        self.alpha.visible = self.beta.visible = self.noise.value != "auto"
         if self.noise.value in NOISE_LEVELS:
             self.alpha.value, self.beta.value = NOISE_LEVELS[self.noise.value]
 
-    def _relayout(self) -> None:
-        try:
-            layout = self.native.layout()
-        except RuntimeError:  # the dock was closed before the deferred call ran
-            return
-        if layout is not None:
-            layout.invalidate()
-            layout.activate()
-
     def _on_method(self) -> None:
         self.iterations.visible = METHODS[self.method.value].blind  # SelfDeblur: its iteration count
+
+    def on_docked(self) -> None:
+        self._picker.choose()
 
     def _on_image(self) -> None:
         layer = self.image.value
         if layer is None:
             return
-        px = layer_optics(layer)
-        if px is not None:
-            self.pixel_size.value = px
+        self._optics.from_layer(layer)
         self.slices.enabled = layer.data.ndim > 2 and not layer.rgb
 
     def _update_cutoff(self) -> None:
@@ -114,10 +132,13 @@ class DeblurWidget(Container):
         optical = uses_optics(self.family.value)
         for w in (self.na, self.wavelength, self.pixel_size):
             w.enabled = optical
+        self._optics.set_used(optical)
         if not optical:
             self.fc_label.value = f"not used by the {family_class(self.family.value).label} model"
-        elif fc > 0.25:
-            self.fc_label.value = f"fc = {fc:.3f} cycles/px — undersampled (> 0.25): check the numbers"
+        elif fc > MAX_FC_UNDERSAMPLED:
+            self.fc_label.value = f"fc = {fc:.3f} cycles/px — too coarse to deblur (> {MAX_FC_UNDERSAMPLED}): check"
+        elif fc > MAX_FC:
+            self.fc_label.value = f"fc = {fc:.3f} cycles/px — undersampled: PSF integrated over each pixel"
         else:
             self.fc_label.value = f"fc = {fc:.3f} cycles/px"
 
@@ -147,6 +168,7 @@ class DeblurWidget(Container):
         if layer.rgb:
             notify_error("this is an RGB layer: split the channels (right-click › Split RGB) and deblur one channel")
             return
+        self._picker.confirm()  # its results are added next: the picker stays on the input
         self._start(layer)
 
     def _planes(self, layer):
@@ -171,6 +193,7 @@ class DeblurWidget(Container):
             noise=self._noise_arg(),
             method=self.method.value,
             device=self.device.value,
+            nonneg=not self.signed.value,
         )
         if METHODS[self.method.value].blind:
             kwargs["n_iter"] = int(self.iterations.value)
@@ -179,20 +202,15 @@ class DeblurWidget(Container):
         indices, planes = self._planes(layer)
         cancel = self._cancel
         cancel.clear()
-
-        from napari.utils import progress as napari_progress
-
-        bars: dict = {}
+        # within-plane progress (SelfDeblur iterations, unrolled steps) in napari's activity dock, its bars made on
+        # the main thread (the worker only emits a queued signal)
+        bars = self._bars = ProgressBars(layer.name)
 
         def progress(done, total, stage):
-            # within-plane progress (SelfDeblur iterations, unrolled steps) in napari's activity dock
             if cancel.is_set():
                 raise Cancelled
             if total > 1:
-                bar = bars.get(stage)
-                if bar is None:
-                    bar = bars[stage] = napari_progress(total=total, desc=f"{layer.name}: {stage}")
-                bar.update(done - bar.n)
+                bars.report.emit(done, total, stage)
 
         def work():
             results = []
@@ -205,9 +223,6 @@ class DeblurWidget(Container):
                 return None  # nothing is added to the viewer
             except (ValueError, RuntimeError) as exc:  # DeblurInputError, WeightsError, …: a message, not a traceback
                 return _Failure(str(exc))  # (a returned Exception instance would be re-raised by the worker)
-            finally:
-                for bar in bars.values():
-                    bar.close()
             return results
 
         worker = create_worker(work, _progress={"total": len(indices), "desc": f"deblurring {layer.name}"})
@@ -227,6 +242,9 @@ class DeblurWidget(Container):
 
     def _done(self) -> None:
         self._worker = None
+        if self._bars is not None:
+            self._bars.close()
+            self._bars = None
         if not self._alive[0]:
             return
         self._cancel.clear()
@@ -244,37 +262,59 @@ class DeblurWidget(Container):
         if not results:
             return
         first = results[0][1]
-        if layer.data.ndim == 2:
-            image = first.image
-        elif len(results) == 1:
+        stack = layer.data.ndim > 2
+        if not stack or len(results) == 1:
             image = first.image
         else:
             image = np.zeros(layer.data.shape, dtype=np.float32)
             for idx, res in results:
                 image[idx] = res.image
-        result_layers(self._viewer, layer, image, first, single_plane=len(results) == 1 and layer.data.ndim > 2)
+        result_layers(self._viewer, layer, image, first, single_plane=len(results) == 1 and stack,
+                      planes=results if stack else None)  # fmt: skip
         grid = getattr(first.family, "grid", None) if first.family is not None else None
         self.psf_view.set_data(psf_thumbnail(first.psf, grid))
         self.psf_view.visible = True
         lines = _describe(first)
         m = METHODS[first.method]
-        self.table.value = "\n".join(lines) or (
-            f"kernel estimated by {m.label} itself" if m.blind else "PSF given by the user"
-        )
+        text = "\n".join(lines) or (f"kernel estimated by {m.label} itself" if m.blind else "PSF given by the user")
+        if stack:
+            text = _plane_note(indices[0], layer.data.shape[:-2], len(results)) + "\n" + text
+        self.table.value = text
         # room for every line (up to 16 for the space-varying family)
         self.table.min_height = max(130, 17 * (self.table.value.count("\n") + 1) + 10)
         from qtpy.QtCore import QTimer
 
-        QTimer.singleShot(0, self._relayout)  # once Qt has taken the new text, or the old height clips it
+        QTimer.singleShot(0, self.relayout)  # once Qt has taken the new text, or the old height clips it
         t = sum(r.timings["total"] for _, r in results)
-        a, b = first.noise
-        note = "est." if first.noise_estimated else "given"
         for message in first.details.get("fallback", []):
             from napari.utils.notifications import show_warning
 
             show_warning(f"{layer.name}: {message}")
         tiles = f" ({first.details['tiles']} tiles)" if "tiles" in first.details else ""
-        self.status.value = f"done in {t:.2f} s on {first.device}{tiles}\nnoise ({note}) α={a:.3f} β={b:.3f}"
+        self.status.value = f"done in {t:.2f} s on {first.device}{tiles}\n" + _noise_note(first)
+
+
+def _noise_note(res) -> str:
+    """The noise with significant digits (α and β are relative to the image scaled to [0, 1], so they are tiny on
+    16-bit data), and its standard deviation at the median level in the image's own units (the Poisson–Gaussian
+    model's variance there is α·median + β²)."""
+    a, b = res.noise
+    note = "est." if res.noise_estimated else "given"
+    text = f"noise ({note}): α={a:.3g} β={b:.3g}\n(relative to the image's range)"
+    levels = res.details.get("intensity")
+    if levels:
+        scale, median = levels["scale"], float(np.clip(levels["median"], 0, 1))
+        text += f"\nσ ≈ {scale * np.sqrt(a * median + b * b):.4g} at the median level\n(image units)"
+    return text
+
+
+def _plane_note(first: tuple, lead: tuple, n: int) -> str:
+    """Which plane's γ and PSF the table shows."""
+    label = ", ".join(str(i) for i in first)
+    total = int(np.prod(lead))
+    if n == 1:
+        return f"plane {label} of {total} (the current slice)"
+    return f"plane {label} of {total} shown; all planes\nin the layer metadata"
 
 
 class _Failure:
@@ -285,15 +325,7 @@ class _Failure:
 
 
 def _describe(res) -> list[str]:
-    """Lines ``"label: value"`` of the estimated γ. When all parameters share one unit it is said once, on the first
-    line, so that the lines fit the dock's default width; otherwise each line carries its unit. A long label is
-    broken before its parenthesis."""
+    """Lines ``"label: value"`` of the estimated γ (see :func:`._common.describe_gamma`)."""
     if res.gamma is None or res.family is None:
         return []
-    params = res.family.parameters
-    units = {p.unit for p in params}
-    if len(units) == 1:
-        lines = [f"in {units.pop()}:"] + [f"{p.label}: {float(v):+.3f}" for p, v in zip(params, res.gamma, strict=True)]
-    else:
-        lines = [p.format(float(v)) for p, v in zip(params, res.gamma, strict=True)]
-    return [t.replace(" (", "\n    (", 1) if len(t) > 36 else t for t in lines]
+    return describe_gamma(res.family, res.gamma)

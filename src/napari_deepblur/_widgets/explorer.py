@@ -6,20 +6,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from magicgui.widgets import (
-    ComboBox,
-    Container,
-    FileEdit,
-    FloatSlider,
-    Label,
-    PushButton,
-    create_widget,
-)
+from magicgui.widgets import ComboBox, Container, FileEdit, FloatSlider, Image, Label, PushButton, create_widget
 
 from ..api.provenance import truth_record
 from ..display import psf_montage
 from ..physics import blur, get_family
-from ._common import notify_error, set_or_add_image
+from ._common import (
+    DockContainer,
+    LayerPicker,
+    is_psf_layer,
+    layer_units,
+    notify_error,
+    psf_thumbnail,
+    set_or_add_image,
+    show_layer,
+)
 from ._controls import family_combo, optics_spinboxes, uses_optics
 
 if TYPE_CHECKING:
@@ -40,11 +41,26 @@ def current_gamma(viewer) -> tuple[str, dict, np.ndarray] | None:
     return meta["family"], meta.get("optics", {}), np.array(list(meta["gamma"].values()), dtype=np.float32)
 
 
-class PSFExplorer(Container):
+def _is_result(layer) -> bool:
+    """A layer with an estimated γ in its metadata (a ``… deblurred`` / ``… PSF`` result of the Blind deblur)."""
+    meta = (layer.metadata or {}).get("napari_deepblur", {})
+    return layer.name != LAYER_NAME and "gamma" in meta and "method" in meta
+
+
+def _not_ours(layer) -> bool:
+    return layer.name != LAYER_NAME
+
+
+def _has_gamma(layer) -> bool:
+    """A layer with any γ in its metadata (results, and the known truth of samples and simulations)."""
+    return layer.name != LAYER_NAME and "gamma" in (layer.metadata or {}).get("napari_deepblur", {})
+
+
+class PSFExplorer(DockContainer):
     """Explore a family's PSFs: sliders for each parameter, linear/log display, live update."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
+        super().__init__()
         self._viewer = viewer
         import napari
 
@@ -57,24 +73,49 @@ class PSFExplorer(Container):
         self.slider_box = Container(labels=False)
         self.sliders: list[FloatSlider] = []
         self.info = Label(label="")
-        self.source = create_widget(annotation=napari.layers.Image, label="result layer")
+        self.psf_view = Image(label="PSF")
+        # nullable: "-----" rather than a layer that does not fit (such as the explorer's own PSF)
+        self.source = create_widget(annotation=napari.layers.Image, label="result layer", options={"nullable": True})
         self.load_button = PushButton(text="Load γ from result layer")
-        self.target = create_widget(annotation=napari.layers.Image, label="image")
+        self.target = create_widget(annotation=napari.layers.Image, label="image", options={"nullable": True})
         self.apply_button = PushButton(text="Apply PSF to image (blur)")
         self.export_path = FileEdit(label="TIFF file", mode="w", filter="*.tif")
         self.export_button = PushButton(text="Export PSF")
         self.extend([
             self.family, self.na, self.wavelength, self.pixel_size, self.psf_size, self.display, self.slider_box,
-            self.info, self.source, self.load_button, self.target, self.apply_button, self.export_path,
-            self.export_button,
+            self.info, self.psf_view, self.source, self.load_button, self.target, self.apply_button,
+            self.export_path, self.export_button,
         ])  # fmt: skip
+        self.psf_view.min_height = 205
         self.family.changed.connect(self._rebuild)
         for w in (self.na, self.wavelength, self.pixel_size, self.psf_size, self.display):
             w.changed.connect(self._update)
         self.load_button.changed.connect(self._load)
         self.apply_button.changed.connect(self._apply)
         self.export_button.changed.connect(self._export)
+        # the layers the user means: a result for "load", the selected / newest visible image for "apply"
+        self._pickers = (
+            LayerPicker(self.source, viewer, _is_result, _has_gamma, _not_ours),
+            LayerPicker(self.target, viewer, lambda ly: not is_psf_layer(ly), _not_ours),
+        )
+        self.watch_layers(viewer, self._choose_layers)
+        self._choose_layers()
         self._rebuild()
+
+    def _choose_layers(self, *_) -> None:
+        for picker in self._pickers:
+            picker.choose()
+
+    def on_docked(self) -> None:
+        self._choose_layers()
+        if LAYER_NAME in self._viewer.layers:  # the canvas got its final size with the dock: fit the PSF again
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, self._show_psf)
+
+    def _show_psf(self) -> None:
+        if LAYER_NAME in self._viewer.layers:
+            show_layer(self._viewer, self._viewer.layers[LAYER_NAME])
 
     # ------------------------------------------------------------------------------------------------ model
     def fam(self):
@@ -114,6 +155,21 @@ class PSFExplorer(Container):
         psf = fam.psf(torch.from_numpy(self.gamma)[None])[0].numpy()
         return psf_montage(psf, fam.grid) if psf.ndim == 3 else psf
 
+    def _placement(self) -> dict:
+        """Where a new PSF layer goes: beside the layers already shown (not on top of an image's corner), at the
+        pixel size of the image picked for "apply"; at the origin in an empty viewer."""
+        shown = [ly for ly in self._viewer.layers if ly.visible]
+        if not shown:
+            return {}
+        target = self.target.value
+        scale = tuple(float(v) for v in np.asarray(target.scale)[-2:]) if target is not None else (1.0, 1.0)
+        lo, hi = (np.asarray(e) for e in self._viewer.layers.extent.world)
+        out = {"scale": scale, "translate": (float(lo[-2]), float(hi[-1]) + 8 * scale[1])}
+        units = layer_units(target) if target is not None else None
+        if units:
+            out["units"] = units[-2:]
+        return out
+
     def _update(self) -> None:
         try:
             fam = self.fam()
@@ -122,16 +178,22 @@ class PSFExplorer(Container):
             self.info.value = str(exc)
             return
         shown = np.log10(np.maximum(img, img.max() * 1e-4)) if self.display.value == "log" else img
+        old = self._viewer.layers[LAYER_NAME].data.shape if LAYER_NAME in self._viewer.layers else None
+        place = self._placement() if old is None else {}
         layer = set_or_add_image(
             self._viewer, LAYER_NAME, shown.astype(np.float32), colormap="magma",
-            metadata={"napari_deepblur": truth_record(fam, self.gamma, "PSF explorer")},
+            metadata={"napari_deepblur": truth_record(fam, self.gamma, "PSF explorer")}, **place,
         )  # fmt: skip
         layer.contrast_limits = (float(shown.min()), float(shown.max()) if shown.max() > shown.min() else 1.0)
+        if old != shown.shape:  # a new layer, or a new size: show it whole in the middle of the canvas
+            show_layer(self._viewer, layer)
+        self.psf_view.set_data(psf_thumbnail(img))
         fc = getattr(fam, "fc", None)
         self.info.value = f"fc = {fc:.3f} cycles/px" if fc else f"{fam.psf_size}² px"
 
     # ----------------------------------------------------------------------------------------------- actions
     def _load(self) -> None:
+        self._pickers[0].confirm()
         layer = self.source.value
         meta = (layer.metadata or {}).get("napari_deepblur", {}) if layer is not None else {}
         gamma, fam_name = meta.get("gamma"), meta.get("family")
@@ -147,6 +209,7 @@ class PSFExplorer(Container):
             s.value = float(np.clip(gamma.get(name, 0.0), s.min, s.max))
 
     def _apply(self) -> None:
+        self._pickers[1].confirm()
         layer = self.target.value
         if layer is None or layer.data.ndim != 2 or layer.rgb:
             notify_error("pick a 2D grey image to blur")
@@ -156,8 +219,9 @@ class PSFExplorer(Container):
         psf = fam.psf(torch.from_numpy(self.gamma).double()[None])
         y = blur(x, fam, psf)[0, 0].numpy().astype(np.float32)
         meta = {"napari_deepblur": truth_record(fam, self.gamma, "blurred by the PSF explorer")}
+        units = {"units": layer_units(layer)} if layer_units(layer) else {}
         self._viewer.add_image(y, name=f"{layer.name} blurred", scale=layer.scale, translate=layer.translate,
-                               metadata=meta)  # fmt: skip
+                               metadata=meta, **units)  # fmt: skip
 
     def _export(self) -> None:
         import tifffile

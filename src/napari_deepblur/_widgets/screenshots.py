@@ -29,29 +29,47 @@ def _side_by_side(viewer, blurred, extra: tuple[str, ...] = ()) -> None:
     viewer.reset_view()
 
 
+def _run(app, w) -> None:
+    w.run_button.clicked.emit()
+    _wait(app, lambda: w._worker is None)
+
+
+def _picked(w, viewer):
+    """The image the widget picked by itself (as for a user who opened the sample and the widget), checked."""
+    blurred = next(layer for layer in viewer.layers if layer.name.endswith("blurred"))
+    if w.image.value is not blurred:
+        raise RuntimeError(f"the widget picked {w.image.value} instead of the blurred sample")
+    return blurred
+
+
+def _save(viewer, app, path: Path, paths: list[Path]) -> None:
+    for _ in range(5):  # let Qt lay out the docks and the canvas redraw
+        app.processEvents()
+        time.sleep(0.05)
+    viewer.screenshot(str(path), canvas_only=False)
+    paths.append(path)
+
+
 def take_screenshots(out: str | Path, method: str = "deepblur") -> list[Path]:
-    """Open napari, run each widget on the sample data, and save full-window PNGs into ``out``."""
+    """Open napari, run each widget on the sample data as a user would (the widgets pick the layers themselves), and
+    save full-window PNGs into ``out``; the last one at a laptop's 1366 x 768 with two docks open."""
     import napari
     from qtpy.QtWidgets import QApplication
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths: list[Path] = []
     viewer = napari.Viewer(title="napari-deepblur")
-    viewer.window._qt_window.resize(1500, 1000)
+    window = viewer.window._qt_window
+    window.resize(1500, 1100)  # the Blind-deblur and explorer panels whole
     app = QApplication.instance()
     viewer.open_sample("napari-deepblur", "cells_zernike")
-    blurred = next(layer for layer in viewer.layers if layer.name.endswith("blurred"))
     _, w = viewer.window.add_plugin_dock_widget("napari-deepblur", "Blind deblur")
-    w.image.value = blurred
+    blurred = _picked(w, viewer)
     w.method.value = method
-    w.run_button.clicked.emit()
-    _wait(app, lambda: w._worker is None)
+    _run(app, w)
     _side_by_side(viewer, blurred)
-    app.processEvents()
-    p = out / "screenshot_deblur.png"
-    viewer.screenshot(str(p), canvas_only=False)
-    paths.append(p)
+    _save(viewer, app, out / "screenshot_deblur.png", paths)
 
     viewer.window.remove_dock_widget("all")  # the explorer alone, on its own layer
     viewer.layers.clear()
@@ -59,28 +77,36 @@ def take_screenshots(out: str | Path, method: str = "deepblur") -> list[Path]:
     exp.sliders[0].value = 0.1
     exp.sliders[2].value = 0.05
     exp.display.value = "log"
-    for layer in viewer.layers:
-        layer.visible = layer.name == "PSF explorer"
-    viewer.reset_view()
-    app.processEvents()
-    p = out / "screenshot_explorer.png"
-    viewer.screenshot(str(p), canvas_only=False)
-    paths.append(p)
+    _save(viewer, app, out / "screenshot_explorer.png", paths)  # the explorer centres the view on its PSF
     viewer.window.remove_dock_widget("all")
 
     viewer.layers.clear()
     viewer.open_sample("napari-deepblur", "cells_spatially_varying")
-    blurred = next(layer for layer in viewer.layers if layer.name.endswith("blurred"))
     _, w = viewer.window.add_plugin_dock_widget("napari-deepblur", "Blind deblur")
-    w.image.value = blurred
+    blurred = _picked(w, viewer)
     w.family.value = "spatially-varying"
     w.method.value = method
-    w.run_button.clicked.emit()
-    _wait(app, lambda: w._worker is None)
+    _run(app, w)
     _side_by_side(viewer, blurred, extra=("positions",))
-    app.processEvents()
-    p = out / "screenshot_space_varying.png"
-    viewer.screenshot(str(p), canvas_only=False)
-    paths.append(p)
+    _save(viewer, app, out / "screenshot_space_varying.png", paths)
+    viewer.window.remove_dock_widget("all")
+
+    # a laptop screen: Blind deblur after a run and the PSF explorer docked together, each scrolling
+    viewer.layers.clear()
+    window.resize(1366, 768)
+    viewer.open_sample("napari-deepblur", "cells_zernike")
+    dock, w = viewer.window.add_plugin_dock_widget("napari-deepblur", "Blind deblur")
+    blurred = _picked(w, viewer)
+    w.method.value = method
+    _run(app, w)
+    dock2, _ = viewer.window.add_plugin_dock_widget("napari-deepblur", "PSF explorer")
+    for _ in range(5):  # the explorer fits the view to its PSF once docked; frame the picture after that
+        app.processEvents()
+        time.sleep(0.05)
+    from qtpy.QtCore import Qt
+
+    window.resizeDocks([dock, dock2], [400, 300], Qt.Orientation.Vertical)  # both panels in sight, each scrolls
+    _side_by_side(viewer, blurred)
+    _save(viewer, app, out / "screenshot_laptop.png", paths)
     viewer.close()
     return paths

@@ -6,11 +6,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox, create_widget
+from magicgui.widgets import ComboBox, FloatSpinBox, Label, PushButton, SpinBox, create_widget
 
 from ..api.provenance import truth_record
 from ..physics import NOISE_LEVELS, forward_model, get_family
-from ._common import notify_error, set_or_add_image
+from ._common import (
+    DockContainer,
+    LayerPicker,
+    OpticsNote,
+    describe_gamma,
+    is_psf_layer,
+    layer_units,
+    notify_error,
+    set_or_add_image,
+)
 from ._controls import family_combo, optics_spinboxes, uses_optics
 from .explorer import current_gamma
 
@@ -31,17 +40,18 @@ def simulate(image: np.ndarray, family, gamma: np.ndarray, alpha: float, beta: f
     return y[0, 0].numpy().astype(np.float32), psf[0].numpy().astype(np.float32), x.astype(np.float32)
 
 
-class SimulateWidget(Container):
+class SimulateWidget(DockContainer):
     """Make a test image with a known blur and noise from any layer."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
+        super().__init__()
         self._viewer = viewer
         import napari
 
         self.image = create_widget(annotation=napari.layers.Image, label="sharp image")
         self.family = family_combo()
         self.na, self.wavelength, self.pixel_size = optics_spinboxes()
+        self.optics_note = Label(label="optics")
         self.gamma_source = ComboBox(label="γ", choices=["random", "from the PSF explorer"], value="random")
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
         self.noise = ComboBox(label="noise", choices=[*NOISE_LEVELS, "custom"], value="medium")
@@ -50,11 +60,31 @@ class SimulateWidget(Container):
         self.run_button = PushButton(text="Simulate")
         self.info = Label(label="")
         self.extend([
-            self.image, self.family, self.na, self.wavelength, self.pixel_size, self.gamma_source, self.seed,
-            self.noise, self.alpha, self.beta, self.run_button, self.info,
+            self.image, self.family, self.na, self.wavelength, self.pixel_size, self.optics_note, self.gamma_source,
+            self.seed, self.noise, self.alpha, self.beta, self.run_button, self.info,
         ])  # fmt: skip
+        self._optics = OpticsNote(self.pixel_size, self.optics_note)
         self.noise.changed.connect(self._on_noise)
         self.run_button.changed.connect(self.run)
+        self.image.changed.connect(self._on_image)
+        self.family.changed.connect(self._on_family)
+        self._picker = LayerPicker(self.image, viewer, lambda ly: not is_psf_layer(ly), None)
+        self.watch_layers(viewer, self._picker.choose)
+        self._picker.choose()
+        self._on_image()
+        self._on_family()
+
+    def on_docked(self) -> None:
+        self._picker.choose()
+
+    def _on_image(self) -> None:
+        self._optics.from_layer(self.image.value)
+
+    def _on_family(self) -> None:
+        optical = uses_optics(self.family.value)
+        for w in (self.na, self.wavelength, self.pixel_size):
+            w.enabled = optical
+        self._optics.set_used(optical)
 
     def _on_noise(self) -> None:
         self.alpha.enabled = self.beta.enabled = self.noise.value == "custom"
@@ -66,6 +96,7 @@ class SimulateWidget(Container):
         if layer is None or layer.rgb or np.squeeze(layer.data).ndim != 2:
             notify_error("pick a 2D grey image layer to simulate from")
             return
+        self._picker.confirm()
         try:
             if self.gamma_source.value == "random":
                 opts = (
@@ -91,12 +122,18 @@ class SimulateWidget(Container):
         noise = {"alpha": self.alpha.value, "beta": self.beta.value}
         meta = {"napari_deepblur": truth_record(fam, gamma, "simulated ground truth", noise=noise)}
         scale, translate = np.asarray(layer.scale)[-2:], np.asarray(layer.translate)[-2:]
-        set_or_add_image(self._viewer, f"{layer.name} simulated", y, scale=scale, translate=translate, metadata=meta)
+        units = layer_units(layer)
+        units = units[-2:] if units else None
+        set_or_add_image(self._viewer, f"{layer.name} simulated", y, scale=scale, translate=translate, units=units,
+                         metadata=meta)  # fmt: skip
         if psf.ndim == 3:
             from ..display import psf_montage
 
             psf = psf_montage(psf, fam.grid)
         W = y.shape[1]
-        set_or_add_image(self._viewer, f"{layer.name} true PSF", psf, colormap="magma", metadata=meta,
+        set_or_add_image(self._viewer, f"{layer.name} true PSF", psf, colormap="magma", metadata=meta, units=units,
                          scale=scale, translate=(translate[0], translate[1] + (W + 8) * scale[1]))  # fmt: skip
-        self.info.value = "γ = " + ", ".join(f"{v:+.3f}" for v in gamma)
+        lines = describe_gamma(fam, gamma)
+        head = f"true γ {lines.pop(0)}" if lines[0].startswith("in ") else "true γ:"  # "true γ in waves:"
+        self.info.value = "\n".join([head, *lines])
+        self.info.min_height = 17 * (self.info.value.count("\n") + 1) + 10

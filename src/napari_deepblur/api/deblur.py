@@ -16,7 +16,15 @@ from ..methods import METHODS, Method
 from ..methods.identification import identify_normalized
 from ..methods.regularisation import effective_sigma
 from ..physics import Family
-from .params import as_image2d, check_psf, make_family, normalize_intensity, resolve_device, resolve_noise
+from .params import (
+    as_image2d,
+    check_psf,
+    make_family,
+    normalize_intensity,
+    resolve_device,
+    resolve_noise,
+    stats_view,
+)
 from .tiling import DEFAULT_TILE, default_overlap, process_tiled, resolve_tile, tile_chunks
 
 __all__ = ["METHODS", "DeblurResult", "deblur", "restore_with_fallback"]
@@ -77,6 +85,7 @@ def deblur(
     wavelength: float | None = None,
     pixel_size: float | None = None,
     fc: float | None = None,
+    nonneg: bool = True,
     **method_options,
 ) -> DeblurResult:
     """Blind (or PSF-given) deblurring of one 2D image.
@@ -107,6 +116,10 @@ def deblur(
         Margin read around each tile (default: PSF size + 33, at least 64 px).
     na, wavelength, pixel_size, fc : float, optional
         Optical numbers of the microscope (see :func:`napari_deepblur.identify`).
+    nonneg : bool
+        Fluorescence mode (default): the restored intensities stay at or above the image's dark level (its 0.01th
+        percentile: camera offset and background), each method enforcing it as
+        :attr:`~napari_deepblur.methods.Method.nonneg` says. ``False`` for signed data (differences, phase).
     **method_options
         Passed to the restoration method: ``balance`` for Wiener, ``n_iter`` for RL, ``mu`` and ``n_iter`` for TV,
         ``n_iter``, ``kernel_size``, ``width``, ``tv_weight``, ``seed`` for SelfDeblur (default: the paper's 5000
@@ -121,11 +134,13 @@ def deblur(
     if method not in METHODS:
         raise DeblurInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     m = METHODS[method]
-    method_options = m.prepare(family, method_options)  # checked before any work
+    method_options = {**m.prepare(family, method_options), "nonneg": bool(nonneg)}  # checked before any work
     in_shape = np.shape(image)
     arr = as_image2d(image)
     x, offset, scale = normalize_intensity(arr, in_place=True)  # arr is our own copy
     alpha, beta, estimated = resolve_noise(x, noise)
+    # the units of (alpha, beta): x = (image - offset) / scale; the median level tells the noise std in image units
+    intensity = {"offset": offset, "scale": scale, "median": float(np.median(stats_view(x)))}
     dev = resolve_device(device)
     if m.blind and psf is not None:
         others = ", ".join(k for k, v in METHODS.items() if not v.blind)
@@ -142,7 +157,8 @@ def deblur(
 
     if m.blind:  # no identification: the method finds its own kernel
         r = m.run(x, None, alpha, beta, family=fam, device=dev, progress=prog, **method_options)
-        details = {"n_iter": len(r.losses), "kernel_size": int(r.kernel.shape[-1])}
+        details = {"n_iter": len(r.losses), "kernel_size": int(r.kernel.shape[-1]), "nonneg": bool(nonneg),
+                   "intensity": intensity}  # fmt: skip
         return _result(r.image, offset, scale, in_shape, None, r.kernel, None, method, alpha, beta, estimated, dev,
                        t0, 0.0, details)  # fmt: skip
     if psf is not None:
@@ -156,7 +172,7 @@ def deblur(
             kernel = fam.psf(g.double())[0].numpy()
     t_id = time.perf_counter() - t0
     side = resolve_tile(tile, x.shape, m)
-    details = {**details, **m.record(method_options)}
+    details = {**details, **m.record(method_options), "nonneg": bool(nonneg), "intensity": intensity}
 
     def attempt(device: torch.device, side: int) -> tuple[np.ndarray, dict]:
         if not side:

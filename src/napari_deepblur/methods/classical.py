@@ -56,6 +56,7 @@ def wiener(
     balance: float | None = None,
     operator: BlurOperator | None = None,
     sigma: float | None = None,
+    nonneg: bool = False,
 ) -> np.ndarray:
     """Wiener deconvolution of ``y`` (2D, scaled to [0, 1]) by ``psf``.
 
@@ -75,6 +76,9 @@ def wiener(
     sigma : float, optional
         Mean noise standard deviation that sets the default regularisation (default: :func:`effective_sigma` of
         ``y``; a tile of a large image passes the whole image's value).
+    nonneg : bool
+        Project the result onto ``x >= 0``: Wiener is one linear filter, so the constraint can only be applied to
+        its output.
     """
     s = effective_sigma(y, alpha, beta) if sigma is None else float(sigma)
     bal = wiener_balance(s) if balance is None else balance
@@ -92,7 +96,8 @@ def wiener(
             return op.normal(v) + bal * _laplacian(_laplacian(v))
 
         out = conjugate_gradient(normal, op.A_adjoint(t), max_iter=200, tol=1e-6)[0][0, 0].numpy()
-    return out[p:-p, p:-p]
+    out = out[p:-p, p:-p]
+    return np.maximum(out, 0) if nonneg else out
 
 
 def _laplacian(v: torch.Tensor) -> torch.Tensor:
@@ -111,8 +116,12 @@ def richardson_lucy(
     operator: BlurOperator | None = None,
     progress: Progress = None,
     sigma: float | None = None,
+    nonneg: bool = True,
 ) -> np.ndarray:
-    """Richardson–Lucy deconvolution; the iteration count (the regularisation) defaults from the noise level."""
+    """Richardson–Lucy deconvolution; the iteration count (the regularisation) defaults from the noise level.
+
+    Non-negative by construction (multiplicative updates of a positive start on the observation clipped at 0), so
+    ``nonneg`` changes nothing: RL has no signed variant."""
     s = effective_sigma(y, alpha, beta) if sigma is None else float(sigma)
     n = rl_iterations(s) if n_iter is None else int(n_iter)
     p = _pad_width(psf)
@@ -169,8 +178,10 @@ def tv_deconvolution(
     operator: BlurOperator | None = None,
     progress: Progress = None,
     sigma: float | None = None,
+    nonneg: bool = False,
 ) -> np.ndarray:
-    """Total-variation deconvolution ``argmin 1/2 ||A x - y||^2 + mu ||grad x||_{2,1}`` (Chambolle–Pock)."""
+    """Total-variation deconvolution ``argmin 1/2 ||A x - y||^2 + mu ||grad x||_{2,1}`` (Chambolle–Pock); with
+    ``nonneg`` subject to ``x >= 0``, by projecting every primal iterate onto the constraint."""
     s = effective_sigma(y, alpha, beta) if sigma is None else float(sigma)
     mu = tv_mu(s) if mu is None else mu
     p = _pad_width(psf)
@@ -193,6 +204,8 @@ def tv_deconvolution(
         if kw:
             kw["x0"] = x
         x_new = op.solve(aty + v / tau, 1 / tau, **kw)
+        if nonneg:
+            x_new = x_new.clamp_min(0)
         xbar = 2 * x_new - x
         x = x_new
         if progress is not None and (k + 1) % 10 == 0:

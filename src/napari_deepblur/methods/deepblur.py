@@ -55,6 +55,7 @@ def run_unrolled(
     full_shape: tuple[int, int] | None = None,
     sigma: float | None = None,
     floor_scale: float = 1.0,
+    nonneg: bool = False,
 ) -> np.ndarray:
     """The unrolled deblurring network on an image scaled to [0, 1].
 
@@ -65,7 +66,8 @@ def run_unrolled(
     square sets the network's regularisation weights. ``floor_scale`` scales the network's learned λ floor on
     noise-free data (1 = as trained; :func:`~napari_deepblur.deblur` passes the family's
     :attr:`~napari_deepblur.physics.Family.floor_scale`; see
-    :meth:`~napari_deepblur.networks.unrolled.UnrolledDR.lam`).
+    :meth:`~napari_deepblur.networks.unrolled.UnrolledDR.lam`). ``nonneg``: the output projected onto ``x >= 0`` (see
+    :meth:`~napari_deepblur.networks.unrolled.UnrolledDR.forward`).
     """
     from ..networks.weights import load_deblur
 
@@ -82,5 +84,8 @@ def run_unrolled(
             op = ConvolutionOperator(k, tuple(y.shape[-2:]))
         if sigma is None:
             sigma = effective_sigma(x, alpha, beta)
-        out = net(y, op, float(alpha), float(beta), progress=progress, sigma2=sigma**2, floor_scale=float(floor_scale))
+        out = net(
+            y, op, float(alpha), float(beta), progress=progress, sigma2=sigma**2, floor_scale=float(floor_scale),
+            nonneg=nonneg,
+        )  # fmt: skip
     return crop(out, pad)[0, 0].cpu().numpy()

@@ -99,12 +99,12 @@ def identify_space_varying(x, fam: SpaceVaryingFamily, device, weights=None, n_i
     lo, hi = fam.bounds(dtype=torch.float64).unbind(1)
     pupil = 128
     with torch.no_grad():
-        target = diffraction_psf(zf, fam.fc, fam.psf_size, pupil, fam.noll)
+        target = diffraction_psf(zf, fam.fc, fam.psf_size, pupil, fam.noll, fam.oversample)
     tn = target.square().sum(dim=(-2, -1))
 
     def loss_fn(g: torch.Tensor) -> torch.Tensor:
         z = fam.zernike_at(g[None], uv.double())[0]
-        h = diffraction_psf(z, fam.fc, fam.psf_size, pupil, fam.noll)
+        h = diffraction_psf(z, fam.fc, fam.psf_size, pupil, fam.noll, fam.oversample)
         return ((h - target).square().sum(dim=(-2, -1)) / tn).mean()
 
     best, best_loss = None, float("inf")

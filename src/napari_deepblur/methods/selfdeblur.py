@@ -157,9 +157,11 @@ def run_selfdeblur(
     family=None,
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    nonneg: bool = True,
     **options,
 ) -> SelfDeblurResult:
     """:func:`selfdeblur` as a registry method: blind, so ``kernel`` is None and the result carries the kernel it
-    found; the TV weight follows the image's noise, the kernel side defaults to ``family``'s PSF size."""
+    found; the TV weight follows the image's noise, the kernel side defaults to ``family``'s PSF size. The image
+    generator ends in a sigmoid, so the image is in [0, 1] whatever ``nonneg`` says."""
     opts = {"kernel_size": family.psf_size if family is not None else 31, **options}
     return selfdeblur(x, sigma=effective_sigma(x, alpha, beta), device=device, progress=progress, **opts)

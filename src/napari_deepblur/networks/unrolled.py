@@ -175,13 +175,16 @@ class UnrolledDR(nn.Module):
         progress=None,
         sigma2: torch.Tensor | float | None = None,
         floor_scale: float = 1.0,
+        nonneg: bool = False,
     ) -> torch.Tensor:
         """Deblur ``y`` ``(B, 1, H, W)`` (scaled to about [0, 1]) given the operator and the noise levels.
 
         ``progress``, if given, is called with ``(step, total)`` after each iteration. ``sigma2``, the mean noise
         variance that sets the λ_k, defaults to the mean over ``y``; a tile of a larger image passes the whole
         image's value so that every tile uses the same λ_k. ``floor_scale`` scales the learned λ floor on noise-free
-        data (see :meth:`lam`; 1 = as trained).
+        data (see :meth:`lam`; 1 = as trained). ``nonneg`` projects the output onto ``x >= 0`` (fluorescence; off
+        in training). Projecting each prior step inside the iterations too cost 0.20 dB PSNR and 0.014 SSIM on the
+        noiseless bsd68 benchmark (the network was not trained with it), so it is not done.
         """
         sig = noise_map(y, alpha, beta)
         if sigma2 is None:
@@ -201,4 +204,4 @@ class UnrolledDR(nn.Module):
             z = z + x - u
             if progress is not None:
                 progress(k + 1, T)
-        return x
+        return x.clamp_min(0) if nonneg else x

@@ -1,18 +1,21 @@
 """Type stub of :mod:`napari_deepblur.physics`: the names it gives, loaded lazily at run time (lazy_loader)."""
 
-from .families import DEFAULT_OPTICS, Family, OpticalFamily, Parameter, cutoff_frequency
+from .families import Family, OpticalFamily, Parameter
 from .fft import conv2d_fft, conv_transpose2d_fft, crop, pad_reflect, psf2otf, solve_normal_fft
 from .forward import blur, forward_model, pad_width, product_convolution
 from .gaussian import GaussianFamily, gaussian_psf
 from .metrics import center_to_size, psf_snr
 from .noise import NOISE_LEVELS, add_poisson_gaussian, estimate_noise, noise_level
 from .operators import BlurOperator, ConvolutionOperator, ProductConvolutionOperator, conjugate_gradient
+from .optics import DEFAULT_OPTICS, MAX_FC, MAX_FC_UNDERSAMPLED, cutoff_frequency, oversampling
 from .registry import available_families, family_class, family_classes, get_family, register_family
 from .spacevarying import SpaceVaryingFamily, grid_nodes, partition_of_unity
 from .zernike import NOLL_NAMES, ZernikeFamily, diffraction_psf, noll_to_nm, zernike_polynomial
 
 __all__ = [
     "DEFAULT_OPTICS",
+    "MAX_FC",
+    "MAX_FC_UNDERSAMPLED",
     "NOISE_LEVELS",
     "NOLL_NAMES",
     "BlurOperator",
@@ -43,6 +46,7 @@ __all__ = [
     "grid_nodes",
     "noise_level",
     "noll_to_nm",
+    "oversampling",
     "pad_reflect",
     "pad_width",
     "partition_of_unity",

@@ -14,7 +14,6 @@ optics apply, the paper's benchmark range, the deblurring network's floor scale)
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
@@ -22,6 +21,7 @@ from typing import ClassVar
 import torch
 
 from .operators import BlurOperator
+from .optics import DEFAULT_OPTICS, MAX_FC, cutoff_frequency, oversampling
 
 __all__ = [
     "DEFAULT_OPTICS",
@@ -31,13 +31,6 @@ __all__ = [
     "Parameter",
     "cutoff_frequency",
 ]
-
-#: Largest cutoff frequency (cycles/pixel) for which the intensity PSF is Nyquist-sampled.
-MAX_FC = 0.25
-
-#: The optics assumed when none are given: a widefield oil objective NA 1.4, emission 0.52 µm, 0.065 µm pixels
-#: (fc = 0.175). The one place these numbers are written; the widgets and the CLI read them from here.
-DEFAULT_OPTICS: dict[str, float] = {"na": 1.4, "wavelength": 0.52, "pixel_size": 0.065}
 
 
 @dataclass(frozen=True)
@@ -65,55 +58,6 @@ class Parameter:
     def format(self, value: float) -> str:
         """``"defocus (Z4): 0.080 waves"``."""
         return f"{self.label}: {value:.3f} {self.unit}"
-
-
-def cutoff_frequency(
-    na: float | None = None,
-    wavelength: float | None = None,
-    pixel_size: float | None = None,
-    fc: float | None = None,
-) -> float:
-    """Cutoff frequency ``fc = NA * pixel_size / wavelength`` of an incoherent microscope, in cycles per pixel.
-
-    Parameters
-    ----------
-    na : float
-        Numerical aperture of the objective (e.g. 1.4).
-    wavelength : float
-        Emission wavelength, same unit as ``pixel_size`` (e.g. 0.52 µm).
-    pixel_size : float
-        Pixel size in the sample plane (e.g. 0.065 µm).
-    fc : float, optional
-        Give the cutoff directly instead of the three optical numbers.
-
-    Returns
-    -------
-    float
-        ``fc`` in ``(0, 0.25]``.
-
-    Raises
-    ------
-    ValueError
-        If the numbers are missing, non-positive, or give an undersampled PSF (``fc > 0.25``).
-    """
-    if fc is None:
-        if na is None or wavelength is None or pixel_size is None:
-            raise ValueError("give either fc, or all three of na, wavelength and pixel_size")
-        for label, v in (("na", na), ("wavelength", wavelength), ("pixel_size", pixel_size)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{label} must be a positive finite number, got {v!r}")
-        if na > 1.7:
-            raise ValueError(f"na={na} is not a physical numerical aperture (expected 0 < NA <= 1.7)")
-        fc = na * pixel_size / wavelength
-    if not (isinstance(fc, (int, float)) and math.isfinite(fc) and fc > 0):
-        raise ValueError(f"the cutoff frequency must be a positive finite number, got {fc!r}")
-    if fc > MAX_FC + 1e-9:
-        raise ValueError(
-            f"cutoff frequency NA*pixel/wavelength = {fc:.3f} cycles/pixel exceeds {MAX_FC}: the image is "
-            "undersampled for this model (pixels larger than the Nyquist limit); check NA, wavelength and pixel "
-            "size (same unit for the last two) or bin less"
-        )
-    return float(fc)
 
 
 class Family(ABC):
@@ -257,6 +201,8 @@ class OpticalFamily(Family):
         if fc is None and na is None and wavelength is None and pixel_size is None:
             na, wavelength, pixel_size = (DEFAULT_OPTICS[k] for k in ("na", "wavelength", "pixel_size"))
         self.fc = cutoff_frequency(na, wavelength, pixel_size, fc)
+        #: sub-samples per pixel and axis (1 at Nyquist or finer; PSFs of undersampled images are pixel-integrated)
+        self.oversample = oversampling(self.fc)
         self._optics = {"fc": self.fc}
         if fc is None:
             self._optics.update(na=na, wavelength=wavelength, pixel_size=pixel_size)

@@ -190,7 +190,7 @@ class SpaceVaryingFamily(OpticalFamily):
         g = self._check_gamma(gamma)
         z = self.zernike_at(g, grid_nodes(self.grid))  # (B, K, 8)
         B, K, _ = z.shape
-        psf = diffraction_psf(z.reshape(B * K, -1), self.fc, self.psf_size, self.pupil_size, self.noll)
+        psf = diffraction_psf(z.reshape(B * K, -1), self.fc, self.psf_size, self.pupil_size, self.noll, self.oversample)
         return psf.reshape(B, K, self.psf_size, self.psf_size)
 
     def maps(

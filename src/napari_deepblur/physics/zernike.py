@@ -115,21 +115,26 @@ def diffraction_psf(
     psf_size: int = 31,
     pupil_size: int = 256,
     noll: tuple[int, ...] = tuple(range(4, 12)),
+    oversample: int = 1,
 ) -> torch.Tensor:
-    """Incoherent diffraction PSF from Zernike aberrations.
+    """Incoherent diffraction PSF from Zernike aberrations, sampled at the pixel centres or integrated over pixels.
 
     Parameters
     ----------
     coeffs : torch.Tensor
         Zernike coefficients in waves, ``(B, len(noll))``.
     fc : float
-        Cutoff frequency ``NA * pixel / wavelength`` in cycles/pixel (``<= 0.25``).
+        Cutoff frequency ``NA * pixel / wavelength`` in cycles/pixel (``<= 0.25 * oversample``).
     psf_size : int
         Side of the returned (square) kernel.
     pupil_size : int
         FFT grid size; the PSF is periodised with this period, so keep it several times ``psf_size``.
     noll : tuple of int
         Noll indices of the coefficients.
+    oversample : int
+        Odd number of sub-samples per pixel and axis: the PSF is computed on a grid ``oversample`` times finer (cutoff
+        ``fc / oversample``) and each pixel's ``oversample²`` sub-samples are summed — a camera pixel integrating the
+        light that falls on it (:func:`~napari_deepblur.physics.optics.oversampling`; 1 = point samples).
 
     Returns
     -------
@@ -138,6 +143,13 @@ def diffraction_psf(
     """
     if coeffs.ndim != 2 or coeffs.shape[1] != len(noll):
         raise ValueError(f"coeffs must be (B, {len(noll)}), got {tuple(coeffs.shape)}")
+    if oversample != 1:
+        if oversample < 1 or oversample % 2 == 0:
+            raise ValueError(f"oversample must be an odd integer >= 1, got {oversample}")
+        s = int(oversample)
+        fine = diffraction_psf(coeffs, fc / s, psf_size * s, max(pupil_size, 2 * psf_size * s), noll)
+        B = fine.shape[0]
+        return fine.view(B, psf_size, s, psf_size, s).sum(dim=(2, 4))  # still sums to 1
     if psf_size > pupil_size:
         raise ValueError("psf_size must not exceed pupil_size")
     real = coeffs.dtype if coeffs.dtype in (torch.float32, torch.float64) else torch.float32
@@ -203,7 +215,7 @@ class ZernikeFamily(OpticalFamily):
 
     def psf(self, gamma: torch.Tensor) -> torch.Tensor:
         gamma = self._check_gamma(gamma)
-        return diffraction_psf(gamma, self.fc, self.psf_size, self.pupil_size, self.noll)
+        return diffraction_psf(gamma, self.fc, self.psf_size, self.pupil_size, self.noll, self.oversample)
 
     def operator(self, gamma: torch.Tensor, shape: tuple[int, int]) -> BlurOperator:
         return ConvolutionOperator(self.psf(gamma), shape)
