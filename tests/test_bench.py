@@ -108,3 +108,31 @@ def test_deepblur_floor_tuning_picks_the_best_scale(monkeypatch):
     assert set(res["grid"][0]["gaussian"]) == {"none", "medium", "high", "mean"}
     assert res["best"] == {"gaussian": max(res["grid"], key=lambda e: e["gaussian"]["mean"])["floor_scale"]}
     assert res["grid"][0]["gaussian"]["none"]["psnr"] != res["grid"][1]["gaussian"]["none"]["psnr"]
+
+
+def test_realism_benchmark_scores_estimates_against_the_truth(monkeypatch):
+    """bench real: phantom rows (aberration-free truth) and sparse rows (with the γ = 0 baseline), small run."""
+    from napari_deepblur.bench import real
+
+    monkeypatch.setattr(real, "FCS", (0.2, 0.35))
+    res = real.run_real_bench(parts=("phantom", "sparse"), noise="none", n_per_class=1)
+    rows = res["rows"]
+    assert {r["part"] for r in rows} == {"phantom", "sparse"} and {r["fc"] for r in rows} == {0.2, 0.35}
+    assert all(r["n"] == 1 and np.isfinite(r["estimate"]["mean"]) for r in rows)
+    assert all("gamma0" in r for r in rows if r["part"] == "sparse")
+    assert not any("gamma0" in r for r in rows if r["part"] == "phantom")  # γ = 0 is the truth there
+    table = real.format_real(res)
+    assert "exact (the truth)" in table and "| sparse |" in table
+
+
+def test_measured_psf_is_centred_on_the_bead_and_normalised():
+    from napari_deepblur.bench.real import _measured_psf
+
+    img = np.full((64, 64), 100.0)
+    img[40, 22] += 1000
+    img[39:42, 21:24] += 200
+    psf = _measured_psf(img, size=11)
+    assert (
+        psf.shape == (11, 11) and psf.sum() == pytest.approx(1) and np.unravel_index(psf.argmax(), psf.shape) == (5, 5)
+    )
+    assert psf.min() >= 0

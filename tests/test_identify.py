@@ -161,3 +161,20 @@ def test_missing_and_corrupt_weights(tmp_path, monkeypatch):
 
 def test_lazy_top_level_import():
     assert ndb.identify is identify
+
+
+def test_aberrations_none_takes_the_aberration_free_psf_of_the_optics():
+    from napari_deepblur._sample_data import make_sample
+    from napari_deepblur.physics import ZernikeFamily
+
+    y = make_sample("zernike", [0.05] * 8, shape=(128, 128))["blurred"]
+    res = identify(y, aberrations="none", na=1.2, wavelength=0.52, pixel_size=0.08)
+    g0 = ZernikeFamily(na=1.2, wavelength=0.52, pixel_size=0.08).psf(np.zeros((1, 8)))[0].numpy()
+    assert np.all(res.gamma == 0) and np.allclose(res.psf, g0) and res.details["aberrations"].startswith("none")
+    assert identify(y).details["aberrations"] == "estimated"
+    out = ndb.deblur(y, aberrations="none", method="wiener")
+    assert np.all(out.gamma == 0) and out.details["aberrations"].startswith("none")
+    with pytest.raises(DeblurInputError, match="aberrations must be one of"):
+        ndb.deblur(y, aberrations="some")
+    with pytest.raises(DeblurInputError, match="family with optics"):
+        identify(y, family="gaussian", aberrations="none")

@@ -393,3 +393,30 @@ def test_explorer_shows_its_psf_in_the_widget_and_in_view(make_napari_viewer):
     cy, cx = viewer.camera.center[-2:]
     assert y0 <= cy <= y1 and x0 <= cx <= x1
     assert viewer.camera.zoom * (x1 - x0) > 0.5 * min(viewer.canvas.size)  # not a dot: it fills the canvas
+
+
+def test_aberrations_none_and_signed_data_reach_the_core(make_napari_viewer, qtbot):
+    """'aberrations: none' deblurs with the diffraction-limited PSF of the optics (said in the dock and recorded);
+    'signed data' switches the fluorescence constraint off."""
+    viewer = make_napari_viewer()
+    beads = np.zeros((96, 96), np.float32)
+    beads[20::24, 20::24] = 1.0  # bright points on a dark background: a sharpening filter undershoots beside them
+    beads += 0.001 * np.random.default_rng(0).random((96, 96)).astype(np.float32)
+    viewer.add_image(beads, name="img")
+    w = open_widget(viewer, "Blind deblur")
+    w.image.value = viewer.layers["img"]
+    w.method.value = "wiener"
+    w.aberrations.value = "none"
+    w.signed.value = True
+    w.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
+    meta = viewer.layers["img deblurred"].metadata["napari_deepblur"]
+    assert meta["aberrations"].startswith("none") and set(meta["gamma"].values()) == {0.0}
+    assert "diffraction-limited PSF" in w.table.value
+    assert viewer.layers["img deblurred"].data.min() < 0  # signed: Wiener's undershoot is not projected away
+    w.signed.value = False
+    w.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
+    assert viewer.layers["img deblurred"].data.min() >= 0  # fluorescence: never below the dark level
+    w.family.value = "gaussian"
+    assert not w.aberrations.enabled  # no aberrations in a Gaussian

@@ -38,6 +38,7 @@ class BatchOptions:
     overlap: int | None = None
     optics: dict = field(default_factory=dict)
     nonneg: bool = True
+    aberrations: str = "estimate"
     skip_existing: bool = False
     threads: int = 0
     #: the command line that started the batch (recorded in the sidecars; workers have their own argv)
@@ -188,6 +189,7 @@ def process_file(
         tile=options.tile,
         overlap=options.overlap,
         nonneg=options.nonneg,
+        aberrations=options.aberrations,
         **optics,
     )
     for i, res in runs:

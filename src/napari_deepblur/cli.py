@@ -82,6 +82,7 @@ def _deblur_files(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         optics=optics,
         nonneg=not args.signed,
+        aberrations=args.aberrations,
         skip_existing=args.skip_existing,
         threads=args.threads,
     )
@@ -137,6 +138,13 @@ def _bench_deblur(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_real(args: argparse.Namespace) -> int:
+    from .bench.real import run
+
+    print(run(args))
+    return 0
+
+
 def _bench_speed(args: argparse.Namespace) -> int:
     from .bench.deblur import run_speed
 
@@ -177,7 +185,7 @@ def _add_config_options(parser: argparse.ArgumentParser, config: type, families:
             continue
         kw: dict = {"dest": f.name, "help": meta["help"]}
         if isinstance(default, tuple):
-            kw.update(nargs="+", type=type(default[0]), default=list(default))
+            kw.update(nargs=meta.get("nargs", "+"), type=meta.get("type") or type(default[0]), default=list(default))
         elif "parse" in meta:
             kw.update(type=str, default=None)
         else:
@@ -336,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
     d.add_argument("--skip-existing", action="store_true", help="skip files whose sidecar already exists")
     d.add_argument(
+        "--aberrations",
+        default="estimate",
+        choices=["estimate", "none"],
+        help="estimate them from each image, or none: the aberration-free PSF of the optics (optical families)",
+    )
+    d.add_argument(
         "--signed",
         action="store_true",
         help="signed data: allow results below the image's dark level (default: fluorescence, never below it)",
@@ -396,6 +410,18 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--weights", help="a deep-blur weights file to score instead of the shipped one")
     bd.add_argument("--out", help="results JSON (a .md table is written beside it)")
     bd.set_defaults(func=_bench_deblur)
+
+    br = bsub.add_parser(
+        "real", help="identification on realistic content (aberration-free and sparse blur) and on real microscope data"
+    )
+    br.add_argument("--parts", nargs="+", default=["phantom", "sparse", "real"], choices=["phantom", "sparse", "real"])
+    br.add_argument("--noise", default="all", choices=["none", "medium", "high", "all"])
+    br.add_argument("--n-per-class", type=int, default=3, help="images per content class (phantom, sparse)")
+    br.add_argument("--seed", type=int, default=0)
+    br.add_argument("--device", default="cpu")
+    br.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    br.add_argument("--out", help="results JSON (a .md table is written beside it)")
+    br.set_defaults(func=_bench_real)
 
     bs = bsub.add_parser("speed", help="warm time of identify + deep-blur on a 512² image; SelfDeblur per iteration")
     bs.add_argument("--size", type=int, default=512)

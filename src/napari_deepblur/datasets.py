@@ -5,7 +5,9 @@
 * scikit-image's bundled images: :data:`SKIMAGE_TRAIN` trains, :data:`SKIMAGE_TEST` is held out for validation and
   the benchmarks;
 * ``../shared/data/natural/train400`` (or ``$DEEPBLUR_TRAIN400``) when present trains; ``bsd68`` beside it is the
-  test set, read only by the benchmarks (:func:`default_test_images`) — never trained on.
+  test set, read only by the benchmarks (:func:`default_test_images`) — never trained on;
+* ``../shared/data/fluorescence/`` (real microscope images, when present): :data:`FLUORESCENCE_TRAIN` may train,
+  :data:`FLUORESCENCE_VALIDATION` is kept out of every training run (the realism benchmark reads it).
 
 Used by both ``training/`` and ``bench/`` (which import neither each other nor the batch runner).
 """
@@ -22,25 +24,57 @@ import torch
 from .synthetic import dead_leaves, fluorescence_scene
 
 __all__ = [
+    "FLUORESCENCE_TRAIN",
+    "FLUORESCENCE_VALIDATION",
     "SKIMAGE_TEST",
     "SKIMAGE_TRAIN",
     "PatchBank",
     "default_test_images",
     "find_bsd68",
+    "find_shared_folder",
     "find_train400",
+    "load_fluorescence",
     "load_skimage",
     "train400_split",
 ]
 
+#: Real fluorescence images (``../shared/data/fluorescence/``) that training may use.
+FLUORESCENCE_TRAIN = ("BPAE_actin.tif", "BPAE_nuclei.tif", "IXMtest_A02_s9.tif", "blobs.tif")
+#: Real fluorescence images kept out of every training run: one of each kind of content (mitochondria network,
+#: confocal plant tissue, membranes).
+FLUORESCENCE_VALIDATION = ("BPAE_mito.tif", "maize_clsm.tif", "membranes_2d.tif")
 
-def _find_shared(*parts: str) -> Path | None:
-    """``shared/<parts>`` in the cwd or one of its parents, when it holds PNG files."""
+
+def find_shared_folder(*parts: str, pattern: str = "*") -> Path | None:
+    """``shared/<parts>`` in the cwd or one of its parents, when it holds something matching ``pattern``."""
     here = Path.cwd().resolve()
     for p in (here, *here.parents):
         c = p.joinpath("shared", *parts)
-        if c.is_dir() and any(c.glob("*.png")):
+        if c.is_dir() and any(c.glob(pattern)):
             return c
     return None
+
+
+def _find_shared(*parts: str) -> Path | None:
+    return find_shared_folder(*parts, pattern="*.png")
+
+
+def load_fluorescence(name: str, downsample: int = 1) -> np.ndarray | None:
+    """A real fluorescence image from ``../shared/data/fluorescence/`` as a 2D ``float32`` array in its own units
+    (first channel of a multichannel file), averaged over ``downsample``² blocks (content sharp relative to a
+    synthetic blur); None when the folder or the file is absent."""
+    folder = find_shared_folder("data", "fluorescence", pattern="*.tif")
+    if folder is None or not (folder / name).exists():
+        return None
+    import tifffile
+    from skimage.transform import downscale_local_mean
+
+    a = np.asarray(tifffile.imread(folder / name), dtype=np.float32)
+    while a.ndim > 2:
+        a = a[0] if a.shape[0] <= 4 else a[..., 0]
+    if downsample > 1:
+        a = downscale_local_mean(a, (downsample, downsample)).astype(np.float32)
+    return a
 
 
 #: scikit-image images used for training (bundled with the wheel, no download).

@@ -59,6 +59,12 @@ class DeblurWidget(DockContainer):
         self.image = create_widget(annotation=napari.layers.Image, label="image")
         self.family = family_combo()
         self.na, self.wavelength, self.pixel_size = optics_spinboxes()
+        self.aberrations = ComboBox(
+            label="aberrations",
+            choices=[("estimate from the image", "estimate"), ("none: diffraction-limited PSF", "none")],
+            value="estimate",
+            tooltip="none: deblur with the aberration-free PSF computed from NA, wavelength and pixel size",
+        )
         self.fc_label = Label(label="cutoff")
         self.optics_note = Label(label="optics")
         self.noise = ComboBox(label="noise", choices=NOISE_CHOICES, value="auto")
@@ -81,6 +87,7 @@ class DeblurWidget(DockContainer):
         self.table = Label(label="estimate")
         self.extend([
             self.image, self.family, self.na, self.wavelength, self.pixel_size, self.fc_label, self.optics_note,
+            self.aberrations,
             self.noise, self.alpha, self.beta, self.method, self.iterations, self.device, self.device_label,
             self.slices, self.signed, self.run_button, self.status, self.psf_view, self.table,
         ])  # fmt: skip
@@ -130,7 +137,7 @@ class DeblurWidget(DockContainer):
     def _update_cutoff(self) -> None:
         fc = self.na.value * self.pixel_size.value / self.wavelength.value
         optical = uses_optics(self.family.value)
-        for w in (self.na, self.wavelength, self.pixel_size):
+        for w in (self.na, self.wavelength, self.pixel_size, self.aberrations):
             w.enabled = optical
         self._optics.set_used(optical)
         if not optical:
@@ -199,6 +206,7 @@ class DeblurWidget(DockContainer):
             kwargs["n_iter"] = int(self.iterations.value)
         if uses_optics(self.family.value):
             kwargs.update(na=self.na.value, wavelength=self.wavelength.value, pixel_size=self.pixel_size.value)
+            kwargs["aberrations"] = self.aberrations.value
         indices, planes = self._planes(layer)
         cancel = self._cancel
         cancel.clear()
@@ -277,6 +285,8 @@ class DeblurWidget(DockContainer):
         lines = _describe(first)
         m = METHODS[first.method]
         text = "\n".join(lines) or (f"kernel estimated by {m.label} itself" if m.blind else "PSF given by the user")
+        if first.details.get("aberrations", "").startswith("none"):
+            text = "no aberrations (as asked): the\ndiffraction-limited PSF of the optics\n" + text
         if stack:
             text = _plane_note(indices[0], layer.data.shape[:-2], len(results)) + "\n" + text
         self.table.value = text

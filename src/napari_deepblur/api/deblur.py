@@ -18,6 +18,7 @@ from ..methods.regularisation import effective_sigma
 from ..physics import Family
 from .params import (
     as_image2d,
+    check_aberrations,
     check_psf,
     make_family,
     normalize_intensity,
@@ -86,6 +87,7 @@ def deblur(
     pixel_size: float | None = None,
     fc: float | None = None,
     nonneg: bool = True,
+    aberrations: str = "estimate",
     **method_options,
 ) -> DeblurResult:
     """Blind (or PSF-given) deblurring of one 2D image.
@@ -120,6 +122,9 @@ def deblur(
         Fluorescence mode (default): the restored intensities stay at or above the image's dark level (its 0.01th
         percentile: camera offset and background), each method enforcing it as
         :attr:`~napari_deepblur.methods.Method.nonneg` says. ``False`` for signed data (differences, phase).
+    aberrations : {"estimate", "none"}
+        Blind estimate of the aberrations (default), or ``"none"``: the aberration-free PSF of the optics (see
+        :func:`napari_deepblur.identify`).
     **method_options
         Passed to the restoration method: ``balance`` for Wiener, ``n_iter`` for RL, ``mu`` and ``n_iter`` for TV,
         ``n_iter``, ``kernel_size``, ``width``, ``tv_weight``, ``seed`` for SelfDeblur (default: the paper's 5000
@@ -134,6 +139,7 @@ def deblur(
     if method not in METHODS:
         raise DeblurInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     m = METHODS[method]
+    check_aberrations(aberrations)
     method_options = {**m.prepare(family, method_options), "nonneg": bool(nonneg)}  # checked before any work
     in_shape = np.shape(image)
     arr = as_image2d(image)
@@ -166,7 +172,7 @@ def deblur(
     else:
         if progress is not None:
             progress(0, 1, "identify")
-        g, details = identify_normalized(x, fam, dev)
+        g, details = identify_normalized(x, fam, dev, aberrations=check_aberrations(aberrations, fam))
         gamma = g[0].numpy()
         with torch.no_grad():
             kernel = fam.psf(g.double())[0].numpy()

@@ -22,6 +22,7 @@ __all__ = [
     "NOISE_FORMS",
     "STATS_PIXELS",
     "as_image2d",
+    "check_aberrations",
     "check_psf",
     "looks_rgb",
     "make_family",
@@ -191,3 +192,14 @@ def check_psf(psf, fam: Family | None = None) -> np.ndarray:
         widths = [(0, 0)] * (k.ndim - 2) + [(0, 1 - k.shape[-2] % 2), (0, 1 - k.shape[-1] % 2)]
         k = np.pad(k, widths)
     return k / k.sum(axis=(-2, -1), keepdims=True)
+
+
+def check_aberrations(aberrations: str, fam: Family | None = None) -> str:
+    """``aberrations`` checked (``"estimate"`` or ``"none"``; ``"none"`` only for families with optics)."""
+    from ..methods import ABERRATIONS
+
+    if aberrations not in ABERRATIONS:
+        raise DeblurInputError(f"aberrations must be one of {', '.join(ABERRATIONS)}, got {aberrations!r}")
+    if aberrations == "none" and fam is not None and not fam.uses_optics:
+        raise DeblurInputError(f"aberrations='none' needs a family with optics; the {fam.name} family has none")
+    return aberrations

@@ -28,6 +28,8 @@ def result_record(res) -> dict:
             rec["gamma"] = res.family.named(res.gamma)
             rec["units"] = {p.name: p.unit for p in res.family.parameters}
     rec["tiling"] = {k: res.details[k] for k in TILING_KEYS if k in res.details}
+    if "aberrations" in res.details:  # estimated, or forced to none (the aberration-free PSF of the optics)
+        rec["aberrations"] = res.details["aberrations"]
     if "intensity" in res.details:  # the units of the noise: image = offset + scale * (image in [0, 1])
         rec["intensity"] = dict(res.details["intensity"])
     if "fallback" in res.details:

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 from .regularisation import RL_ITER, TV_MU, WIENER_BALANCE
 
-__all__ = ["METHODS", "Method", "get_method"]
+__all__ = ["ABERRATIONS", "METHODS", "Method", "get_method"]
+
+#: What ``aberrations=`` may say: estimate them from the image, or take none (the aberration-free PSF of the optics).
+ABERRATIONS = ("estimate", "none")
 
 
 @dataclass(frozen=True)

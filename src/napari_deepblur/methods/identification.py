@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..physics import Family
+from . import ABERRATIONS
 
 __all__ = ["identify_normalized"]
 
@@ -18,11 +19,25 @@ def identify_normalized(
     max_size: int = 768,
     weights: str | None = None,
     tta: bool = False,
+    aberrations: str = "estimate",
 ) -> tuple[torch.Tensor, dict]:
     """``gamma`` ``(1, dim)`` and details for an image already validated and scaled to [0, 1] (the core of
     :func:`napari_deepblur.identify`): the family's network for a convolution family
     (:func:`~.identify_convolution.identify_convolution`, with ``max_size`` and ``tta``), local Zernike estimates
-    fitted by the field model for a space-varying one (:func:`~.identify_space_varying.identify_space_varying`)."""
+    fitted by the field model for a space-varying one (:func:`~.identify_space_varying.identify_space_varying`).
+    ``aberrations="none"`` skips the estimate: γ = 0, the aberration-free (diffraction-limited) PSF of the optics.
+    ``details["aberrations"]`` says which was used."""
+    if aberrations not in ABERRATIONS:
+        raise ValueError(f"aberrations must be one of {', '.join(ABERRATIONS)}, got {aberrations!r}")
+    if aberrations == "none":
+        if not fam.uses_optics:
+            raise ValueError(f"aberrations='none' needs an optical family (the {fam.name} family has no aberrations)")
+        return fam.default_gamma(), {"aberrations": "none (forced): the aberration-free PSF of the optics"}
+    gamma, details = _estimate(x, fam, dev, max_size=max_size, weights=weights, tta=tta)
+    return gamma, {**details, "aberrations": "estimated"}
+
+
+def _estimate(x, fam, dev, *, max_size, weights, tta):
     if fam.is_convolution:
         from .identify_convolution import identify_convolution
 

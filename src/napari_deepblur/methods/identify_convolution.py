@@ -15,7 +15,7 @@ from ..networks.weights import load_identification
 from ..physics import Family
 from ._optim import adam_minimize
 
-__all__ = ["BORDER", "TRAIN_CROP", "fit_gamma_to_psf", "identify_convolution", "network_zoom"]
+__all__ = ["BORDER", "TRAIN_CROP", "fit_gamma_to_psf", "identify_convolution", "network_zoom", "resample_view"]
 
 #: Pixels discarded at each image border before identification (the PSF radius of the benchmark, 31 x 31 kernels).
 BORDER = 16
@@ -23,11 +23,17 @@ BORDER = 16
 TRAIN_CROP = 128
 
 
+def resample_view(t: torch.Tensor, zoom: float) -> torch.Tensor:
+    """Images ``(B, C, H, W)`` resampled by ``zoom`` to the network's sampling (bicubic, antialiased when shrinking);
+    the one resampling rule of inference and of training on other cutoffs."""
+    if abs(zoom - 1) <= 1e-3:
+        return t
+    return F.interpolate(t, scale_factor=zoom, mode="bicubic", antialias=zoom < 1, align_corners=False)
+
+
 def _network_view(x: np.ndarray, zoom: float, max_size: int) -> torch.Tensor:
     """The part of the image the network reads: resampled by ``zoom``, borders removed, centre crop, even sides."""
-    t = torch.from_numpy(x).float()[None, None]
-    if abs(zoom - 1) > 1e-3:
-        t = F.interpolate(t, scale_factor=zoom, mode="bicubic", antialias=zoom < 1, align_corners=False)
+    t = resample_view(torch.from_numpy(x).float()[None, None], zoom)
     H, W = t.shape[-2:]
     b = BORDER if min(H, W) - 2 * BORDER >= 64 else max(0, (min(H, W) - 64) // 2)
     t = t[..., b : H - b, b : W - b]

@@ -18,14 +18,13 @@ nearly invariant over a patch). The 13 field-model parameters are then fitted to
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import DeblurInputError
 from ..networks.weights import load_identification
 from ..physics import ZernikeFamily, diffraction_psf
 from ..physics.spacevarying import SpaceVaryingFamily
 from ._optim import adam_minimize
-from .identify_convolution import BORDER, TRAIN_CROP, identify_convolution, network_zoom
+from .identify_convolution import BORDER, TRAIN_CROP, identify_convolution, network_zoom, resample_view
 
 __all__ = ["identify_space_varying", "local_zernike_estimates"]
 
@@ -41,9 +40,7 @@ def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None):
     """Local Zernike coefficients ``(P, 8)`` on a grid of patches and their field positions ``(P, 2)``."""
     net, train_opts, _ = load_identification(ZernikeFamily.name, device, weights)
     zoom = network_zoom(fam, train_opts)
-    t = torch.from_numpy(x).float()[None, None]
-    if abs(zoom - 1) > 1e-3:
-        t = F.interpolate(t, scale_factor=zoom, mode="bicubic", antialias=zoom < 1, align_corners=False)
+    t = resample_view(torch.from_numpy(x).float()[None, None], zoom)
     H, W = t.shape[-2:]
     b = BORDER if min(H, W) - 2 * BORDER >= 2 * 64 else 0
     inner = t[..., b : H - b, b : W - b]

@@ -82,6 +82,15 @@ class IdentifyConfig:
             "patch sources, e.g. train400=0.45,skimage=0.1,dead_leaves=0.25,fluorescence=0.2", parse=parse_mix
         ),
     )
+    fc_range: tuple[float, ...] = field(
+        default=(),
+        metadata=cli(
+            "LO HI: train on images sampled at random cutoffs in [LO, HI] (pixel-integrated above 0.25), resampled to "
+            "the network's cutoff exactly as identify() reads them (not given: the network's cutoff only)",
+            nargs=2,
+            type=float,
+        ),
+    )
     holdout_every: int = field(default=0, metadata=cli("hold every N-th train400 file out of training; they validate"))
     loss: str = field(
         default="mse",

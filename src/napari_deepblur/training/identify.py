@@ -8,6 +8,7 @@ Resumable from ``<run_dir>/checkpoint.pt``; writes the weights and a model card 
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shlex
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ..datasets import PatchBank, find_train400, train400_split
+from ..methods.identify_convolution import resample_view
 from ..networks.identification import IdentificationNet
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, blur, get_family, psf_snr
 from ..physics.noise import MAX_ALPHA, MAX_BETA
@@ -33,6 +35,9 @@ __all__ = [
     "write_model_card",
 ]
 
+
+#: With ``fc_range``, the share of batches still drawn at the network's own cutoff (keeps what it does there).
+CANONICAL_SHARE = 0.3
 
 #: Floor of the relative error in the dB loss: a PSF SNR of 30 dB counts as perfect (keeps the logarithm finite).
 DB_LOSS_FLOOR = 1e-3
@@ -169,6 +174,13 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
         if zernike
         else "none (σ in pixels of the image as given)"
     )
+    resampled = (
+        f"; {int(100 * (1 - CANONICAL_SHARE))} % of batches drawn at a cutoff U[{cfg.fc_range[0]:g}, "
+        f"{cfg.fc_range[1]:g}] (pixel-integrated above 0.25) and resampled to the network's cutoff exactly as "
+        "identify() reads images"
+        if cfg.fc_range
+        else ""
+    )
     gamma_text = (
         f"γ uniform in the family range (±0.15 waves), {int(cfg.narrow_fraction * 100)} % of items scaled to the "
         "paper's narrow range (±0.075 waves)"
@@ -203,7 +215,7 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
 * **Optics**: {optics}.
 * **Training command** (last invocation; resumed runs repeat the same arguments): `{meta["command"]}`{init_line}
 * **Data**: {cfg.bank_size} sharp {cfg.patch}² patches ({meta["bank_sources"]}), random rot90/flip and contrast,
-  {cfg.crop}² valid crops after blur; {gamma_text}; Poisson–Gaussian noise
+  {cfg.crop}² valid crops after blur{resampled}; {gamma_text}; Poisson–Gaussian noise
   α ~ U[0, {MAX_ALPHA * cfg.noise_scale:g}],
   β ~ U[0, {MAX_BETA * cfg.noise_scale:g}]{mixed} ({int(cfg.p_noiseless * 100)} % noiseless).
 * **Optimisation**: AdamW, lr {cfg.lr} with warm-up and cosine decay, weight decay {cfg.weight_decay}, batch
@@ -283,11 +295,18 @@ def train_identify(
             torch.full((cfg.batch_size,), family.benchmark_scale),
             torch.ones(cfg.batch_size),
         )
+        source, zoom, crop = family, 1.0, cfg.crop
+        if cfg.fc_range and float(torch.rand(1, generator=gen)) >= CANONICAL_SHARE:
+            # another microscope: its own sampling, then read as identify() reads it
+            lo, hi = cfg.fc_range
+            source = get_family(cfg.family, fc=float(lo + (hi - lo) * torch.rand(1, generator=gen)))
+            zoom = source.fc / family.fc
+            crop = min(cfg.crop, int((cfg.patch - 2 * (family.psf_size // 2 + 1)) * zoom) // 2 * 2)
         batch = synthesize(
             bank,
-            family,
+            source,
             cfg.batch_size,
-            cfg.crop,
+            cfg.crop if source is family else min(math.ceil(crop / zoom) + 2, cfg.patch - 2 * (source.psf_size // 2)),
             gen,
             gamma_scale=scale,
             p_noiseless=cfg.p_noiseless,
@@ -295,8 +314,14 @@ def train_identify(
             beta_max=MAX_BETA * cfg.noise_scale,
             noise_dist=cfg.noise_dist,
         )
-        g_hat = net(batch.y)
-        loss = psf_loss(family, g_hat, batch.psf, cfg.loss)
+        y, psf = batch.y, batch.psf
+        if source is not family:
+            y = resample_view(y, zoom)
+            o0, o1 = (y.shape[-2] - crop) // 2, (y.shape[-1] - crop) // 2
+            y = y[..., o0 : o0 + crop, o1 : o1 + crop]
+            psf = family.psf(batch.gamma)  # the same aberrations, as the network's family sees them
+        g_hat = net(y)
+        loss = psf_loss(family, g_hat, psf, cfg.loss)
         w_coef = cfg.coef_weight * max(0.0, 1.0 - step / max(1.0, cfg.coef_fade * cfg.steps))
         if w_coef > 0 and family.uses_optics:  # Zernike coefficients (signs ambiguous); not Gaussian widths
             loss = loss + w_coef * sign_invariant_coefficient_loss(family, g_hat, batch.gamma)
