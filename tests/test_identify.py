@@ -178,3 +178,19 @@ def test_aberrations_none_takes_the_aberration_free_psf_of_the_optics():
         ndb.deblur(y, aberrations="some")
     with pytest.raises(DeblurInputError, match="family with optics"):
         identify(y, family="gaussian", aberrations="none")
+
+
+def test_resampled_images_are_read_by_the_network_trained_through_the_resampling():
+    """Exactly fc = 0.2: the network trained there; any other cutoff: the one trained through the resampling; a
+    user's own weights file is always used as given."""
+    from napari_deepblur._sample_data import make_sample
+    from napari_deepblur.networks.weights import weights_path
+
+    if not weights_path("identify", "zernike_resampled").exists():
+        pytest.skip("no resampled-image network shipped")
+    y = make_sample("zernike", [0.05] * 8, shape=(128, 128))["blurred"]
+    assert identify(y, fc=0.2).details["network"] == "native"
+    assert identify(y, fc=0.175).details["network"] == "resampled"
+    assert identify(y, fc=0.3).details["network"] == "resampled"  # undersampled: pixel-integrated, then resampled
+    own = str(weights_path("identify", "zernike"))
+    assert identify(y, fc=0.175, weights=own).details["network"] == "native"

@@ -180,3 +180,21 @@ def test_predict_tiled_averages_the_features_of_training_sized_views():
         torch.testing.assert_close(net.predict_tiled(y[..., :128, :128], 128), net(y[..., :128, :128]))
         small = y[..., :96, :200]  # smaller than one view: read whole
         torch.testing.assert_close(net.predict_tiled(small, 128), net(small))
+
+
+def test_training_through_the_resampling_identify_applies(tmp_path, monkeypatch):
+    """--fc-range: batches blurred at other cutoffs (pixel-integrated above 0.25) and resampled to the network's cutoff
+    as identify() reads images; the loss compares PSFs at the network's own cutoff; the model card says so."""
+    from napari_deepblur.methods import identify_convolution
+
+    zooms = []
+    real = identify_convolution.resample_view
+    monkeypatch.setattr(
+        "napari_deepblur.training.identify.resample_view", lambda t, z: (zooms.append(z), real(t, z))[1]
+    )
+    small = dict(steps=6, batch_size=2, crop=64, patch=96, bank_size=8, width=4, blocks=(1, 1), val_every=6, val_size=2)
+    cfg = IdentifyConfig(family="zernike", fc_range=(0.12, 0.36), canonical_share=0.0, **small)
+    w = train_identify(cfg, tmp_path / "run", tmp_path / "weights", log=lambda m: None)
+    assert len(zooms) == 6 and all(0.12 / 0.2 - 1e-6 <= z <= 0.36 / 0.2 + 1e-6 for z in zooms)
+    card = (tmp_path / "weights" / "identify_zernike.md").read_text()
+    assert "resampled to the network's cutoff" in card and w.exists()

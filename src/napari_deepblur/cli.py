@@ -420,6 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--seed", type=int, default=0)
     br.add_argument("--device", default="cpu")
     br.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    br.add_argument("--weights", help="an identification weights file to score instead of the shipped one")
+    br.add_argument(
+        "--validation", action="store_true", help="natural content from held-out scikit-image pictures, not bsd68"
+    )
     br.add_argument("--out", help="results JSON (a .md table is written beside it)")
     br.set_defaults(func=_bench_real)
 

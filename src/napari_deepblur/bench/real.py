@@ -28,7 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..datasets import FLUORESCENCE_VALIDATION, default_test_images, find_shared_folder, load_fluorescence
+from ..datasets import (
+    FLUORESCENCE_VALIDATION,
+    SKIMAGE_TEST,
+    default_test_images,
+    find_shared_folder,
+    load_fluorescence,
+    load_skimage,
+)
 from ..physics import NOISE_LEVELS, ZernikeFamily, forward_model, psf_snr
 from ..synthetic import fluorescence_scene
 from .protocol import summary
@@ -41,9 +48,9 @@ FCS = (0.15, 0.2, 0.25, 0.35)
 SIZE = 256
 
 
-def _content(n_per_class: int, seed: int) -> dict[str, list[np.ndarray]]:
-    """``{class: [images in [0, 1]]}``: held-out real fluorescence, bsd68 (or the held-out scikit-image pictures),
-    procedural fluorescence scenes — ``SIZE``² centre crops."""
+def _content(n_per_class: int, seed: int, validation: bool = False) -> dict[str, list[np.ndarray]]:
+    """``{class: [images in [0, 1]]}``: held-out real fluorescence, bsd68 (or, with ``validation`` or without bsd68,
+    the held-out scikit-image pictures), procedural fluorescence scenes — ``SIZE``² centre crops."""
 
     def crop(a: np.ndarray) -> np.ndarray:
         H, W = a.shape
@@ -56,7 +63,10 @@ def _content(n_per_class: int, seed: int) -> dict[str, list[np.ndarray]]:
     fluo = [crop(a) for a in fluo if a is not None and min(a.shape) >= 96]
     if fluo:
         out["fluorescence (held out, 3x down)"] = fluo[:n_per_class]
-    natural, source = default_test_images(None, n_per_class)
+    if validation:
+        natural, source = [load_skimage(n) for n in SKIMAGE_TEST[:n_per_class]], "held-out scikit-image"
+    else:
+        natural, source = default_test_images(None, n_per_class)
     out["bsd68" if "bsd68" in source else "natural (held-out scikit-image)"] = [crop(a) for a in natural]
     rng = np.random.default_rng(seed)
     out["procedural scenes"] = [crop(fluorescence_scene((SIZE, SIZE), rng)) for _ in range(n_per_class)]
@@ -75,7 +85,9 @@ def _score(h: torch.Tensor, h_hat: np.ndarray) -> float:
     return float(psf_snr(h, torch.from_numpy(np.asarray(h_hat, dtype=np.float64))[None]))
 
 
-def _synthetic_part(part: str, contents: dict, levels: list[str], seed: int, device: str) -> list[dict]:
+def _synthetic_part(
+    part: str, contents: dict, levels: list[str], seed: int, device: str, weights: str | None = None
+) -> list[dict]:
     from ..api.identify import identify
 
     rng = np.random.default_rng(1000 + seed)
@@ -93,7 +105,7 @@ def _synthetic_part(part: str, contents: dict, levels: list[str], seed: int, dev
                     x = torch.from_numpy(img).double()[None, None]
                     y = forward_model(x, fam, h, alpha, beta, generator=gen)[0, 0].numpy()
                     t0 = time.perf_counter()
-                    res = identify(y, "zernike", noise=(alpha, beta), device=device, fc=fc)
+                    res = identify(y, "zernike", noise=(alpha, beta), device=device, fc=fc, weights=weights)
                     secs.append(time.perf_counter() - t0)
                     est.append(_score(h, res.psf))
                     if part == "sparse":
@@ -121,7 +133,7 @@ def _measured_psf(stack: np.ndarray, plane: int | None = None, size: int = 31) -
     return out / out.sum()
 
 
-def _real_part(device: str) -> list[dict]:
+def _real_part(device: str, weights: str | None = None) -> list[dict]:
     """The measured sets found in ``../shared/data/microscopy/`` (an empty list when the folder is absent)."""
     from ..api.identify import identify
 
@@ -137,14 +149,14 @@ def _real_part(device: str) -> list[dict]:
         optics = {"na": 0.85, "wavelength": 0.52, "pixel_size": 0.13}
         fam = ZernikeFamily(**optics)
         measured = torch.from_numpy(_measured_psf(stack, 12))[None]
-        res = identify(stack[12], "zernike", device=device, **optics)
+        res = identify(stack[12], "zernike", device=device, weights=weights, **optics)
         g0 = fam.psf(torch.zeros(1, fam.dim, dtype=torch.float64))[0].numpy()
         rows.append({"part": "real", "content": "pyotf bead, plane 12 (in focus)", "optics": optics,
                      "estimate": _score(measured, res.psf), "gamma0": _score(measured, g0),
                      "gamma": res.named_gamma})  # fmt: skip
         series = {}
         for k in range(6, 19):
-            series[k] = identify(stack[k], "zernike", device=device, **optics).named_gamma["defocus"]
+            series[k] = identify(stack[k], "zernike", device=device, weights=weights, **optics).named_gamma["defocus"]
         inner = [series[k] for k in range(9, 16)]
         steps = np.diff(inner)
         rows.append({"part": "real", "content": "pyotf bead, defocus along planes 6-18 (0.3 um steps)",
@@ -158,7 +170,7 @@ def _real_part(device: str) -> list[dict]:
         sample = tifffile.imread(mpi / "DeconvolutionSampleVerticalGrid1AU-crop.tif")
         plane = sample[sample.shape[0] // 2]
         fam = ZernikeFamily(**optics)
-        res = identify(plane, "zernike", device=device, **optics)
+        res = identify(plane, "zernike", device=device, weights=weights, **optics)
         g0 = fam.psf(torch.zeros(1, fam.dim, dtype=torch.float64))[0].numpy()
         rows.append({"part": "real", "content": "MPI-CBG confocal sample (grid), middle plane, vs averaged bead PSF",
                      "optics": {**optics, "assumed": "NA and wavelength"},
@@ -173,18 +185,23 @@ def run_real_bench(
     n_per_class: int = 3,
     seed: int = 0,
     device: str = "cpu",
+    weights: str | None = None,
+    validation: bool = False,
 ) -> dict:
-    """Run the realism benchmark; returns a JSON-serialisable dict (``rows``, settings)."""
+    """Run the realism benchmark; returns a JSON-serialisable dict (``rows``, settings). ``weights``: an
+    identification weights file to score instead of the shipped one; ``validation``: natural content from the
+    held-out scikit-image pictures instead of bsd68 (to choose between networks without touching the test set)."""
     levels = list(NOISE_LEVELS) if noise == "all" else [noise]
-    contents = _content(n_per_class, seed) if {"phantom", "sparse"} & set(parts) else {}
+    contents = _content(n_per_class, seed, validation) if {"phantom", "sparse"} & set(parts) else {}
     rows: list[dict] = []
     for part in ("phantom", "sparse"):
         if part in parts:
-            rows += _synthetic_part(part, contents, levels, seed, device)
+            rows += _synthetic_part(part, contents, levels, seed, device, weights)
     if "real" in parts:
-        rows += _real_part(device)
+        rows += _real_part(device, weights)
     return {"parts": list(parts), "noise": levels, "n_per_class": n_per_class, "seed": seed, "device": device,
-            "threads": torch.get_num_threads(), "rows": rows}  # fmt: skip
+            "threads": torch.get_num_threads(), "weights": weights or "shipped", "validation": validation,
+            "rows": rows}  # fmt: skip
 
 
 def format_real(result: dict) -> str:
@@ -222,7 +239,9 @@ def run(args) -> str:
     """The ``napari-deepblur bench real`` command; returns the markdown tables."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = run_real_bench(tuple(args.parts), args.noise, args.n_per_class, args.seed, args.device)
+    result = run_real_bench(
+        tuple(args.parts), args.noise, args.n_per_class, args.seed, args.device, args.weights, args.validation
+    )
     table = (
         f"Identification on realistic content and real data ({result['n_per_class']} images per content class, seed "
         f"{result['seed']}, device {result['device']}, {result['threads']} threads); PSF SNR in dB.\n\n"

@@ -20,11 +20,10 @@ from __future__ import annotations
 import torch
 
 from ..errors import DeblurInputError
-from ..networks.weights import load_identification
 from ..physics import ZernikeFamily, diffraction_psf
 from ..physics.spacevarying import SpaceVaryingFamily
 from ._optim import adam_minimize
-from .identify_convolution import BORDER, TRAIN_CROP, identify_convolution, network_zoom, resample_view
+from .identify_convolution import BORDER, TRAIN_CROP, identification_network, identify_convolution, resample_view
 
 __all__ = ["identify_space_varying", "local_zernike_estimates"]
 
@@ -38,8 +37,7 @@ CONSTANT_TERMS = (0, 4, 5, 7, 8, 10, 11, 12)
 
 def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None):
     """Local Zernike coefficients ``(P, 8)`` on a grid of patches and their field positions ``(P, 2)``."""
-    net, train_opts, _ = load_identification(ZernikeFamily.name, device, weights)
-    zoom = network_zoom(fam, train_opts)
+    net, _, _, zoom, _ = identification_network(ZernikeFamily(fc=fam.fc), device, weights)
     t = resample_view(torch.from_numpy(x).float()[None, None], zoom)
     H, W = t.shape[-2:]
     b = BORDER if min(H, W) - 2 * BORDER >= 2 * 64 else 0

@@ -91,6 +91,9 @@ class IdentifyConfig:
             type=float,
         ),
     )
+    canonical_share: float = field(
+        default=0.3, metadata=cli("with --fc-range: share of batches still drawn at the network's own cutoff")
+    )
     holdout_every: int = field(default=0, metadata=cli("hold every N-th train400 file out of training; they validate"))
     loss: str = field(
         default="mse",

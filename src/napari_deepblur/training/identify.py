@@ -36,9 +36,6 @@ __all__ = [
 ]
 
 
-#: With ``fc_range``, the share of batches still drawn at the network's own cutoff (keeps what it does there).
-CANONICAL_SHARE = 0.3
-
 #: Floor of the relative error in the dB loss: a PSF SNR of 30 dB counts as perfect (keeps the logarithm finite).
 DB_LOSS_FLOOR = 1e-3
 
@@ -175,7 +172,7 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
         else "none (σ in pixels of the image as given)"
     )
     resampled = (
-        f"; {int(100 * (1 - CANONICAL_SHARE))} % of batches drawn at a cutoff U[{cfg.fc_range[0]:g}, "
+        f"; {round(100 * (1 - cfg.canonical_share))} % of batches drawn at a cutoff U[{cfg.fc_range[0]:g}, "
         f"{cfg.fc_range[1]:g}] (pixel-integrated above 0.25) and resampled to the network's cutoff exactly as "
         "identify() reads images"
         if cfg.fc_range
@@ -296,7 +293,7 @@ def train_identify(
             torch.ones(cfg.batch_size),
         )
         source, zoom, crop = family, 1.0, cfg.crop
-        if cfg.fc_range and float(torch.rand(1, generator=gen)) >= CANONICAL_SHARE:
+        if cfg.fc_range and float(torch.rand(1, generator=gen)) >= cfg.canonical_share:
             # another microscope: its own sampling, then read as identify() reads it
             lo, hi = cfg.fc_range
             source = get_family(cfg.family, fc=float(lo + (hi - lo) * torch.rand(1, generator=gen)))
