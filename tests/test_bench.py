@@ -136,3 +136,17 @@ def test_measured_psf_is_centred_on_the_bead_and_normalised():
         psf.shape == (11, 11) and psf.sum() == pytest.approx(1) and np.unravel_index(psf.argmax(), psf.shape) == (5, 5)
     )
     assert psf.min() >= 0
+
+
+def test_real_restore_agrees_with_the_measured_psf(tmp_path):
+    """bench real-restore on the real sets (skipped without ../shared/data/microscopy): blind deep-blur agrees with
+    deep-blur using the measured PSF (SSIM >= 0.9 on each slice), nothing goes below the dark level, a montage."""
+    from napari_deepblur.bench.real_restore import format_real_restore, real_sets, run_real_restore
+
+    if not real_sets():
+        pytest.skip("no ../shared/data/microscopy")
+    res = run_real_restore(tmp_path / "m.png")
+    blind = [r for r in res["rows"] if "ssim_blind_vs_measured" in r]
+    assert blind and all(r["ssim_blind_vs_measured"] >= 0.9 for r in blind)
+    assert all(o["below_dark_fraction"] == 0 for r in res["rows"] for k, o in r["outputs"].items() if k != "input")
+    assert (tmp_path / "m.png").stat().st_size > 1000 and "SSIM" in format_real_restore(res)

@@ -145,6 +145,13 @@ def _bench_real(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_real_restore(args: argparse.Namespace) -> int:
+    from .bench.real_restore import run
+
+    print(run(args))
+    return 0
+
+
 def _bench_speed(args: argparse.Namespace) -> int:
     from .bench.deblur import run_speed
 
@@ -426,6 +433,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     br.add_argument("--out", help="results JSON (a .md table is written beside it)")
     br.set_defaults(func=_bench_real)
+
+    brr = bsub.add_parser(
+        "real-restore", help="restore the real sets (blind, and with their measured PSF): montage and agreement"
+    )
+    brr.add_argument("--montage", default="resources/real_restore.png", help="montage PNG")
+    brr.add_argument("--device", default="cpu")
+    brr.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    brr.add_argument("--out", help="results JSON (a .md table is written beside it)")
+    brr.set_defaults(func=_bench_real_restore)
 
     bs = bsub.add_parser("speed", help="warm time of identify + deep-blur on a 512² image; SelfDeblur per iteration")
     bs.add_argument("--size", type=int, default=512)
