@@ -126,12 +126,12 @@ def test_realism_benchmark_scores_estimates_against_the_truth(monkeypatch):
 
 
 def test_measured_psf_is_centred_on_the_bead_and_normalised():
-    from napari_deepblur.bench.real import _measured_psf
+    from napari_deepblur.datasets import measured_psf
 
     img = np.full((64, 64), 100.0)
     img[40, 22] += 1000
     img[39:42, 21:24] += 200
-    psf = _measured_psf(img, size=11)
+    psf = measured_psf(img, size=11)
     assert (
         psf.shape == (11, 11) and psf.sum() == pytest.approx(1) and np.unravel_index(psf.argmax(), psf.shape) == (5, 5)
     )
@@ -141,9 +141,10 @@ def test_measured_psf_is_centred_on_the_bead_and_normalised():
 def test_real_restore_agrees_with_the_measured_psf(tmp_path):
     """bench real-restore on the real sets (skipped without ../shared/data/microscopy): blind deep-blur agrees with
     deep-blur using the measured PSF (SSIM >= 0.9 on each slice), nothing goes below the dark level, a montage."""
-    from napari_deepblur.bench.real_restore import format_real_restore, real_sets, run_real_restore
+    from napari_deepblur.bench.real_restore import format_real_restore, run_real_restore
+    from napari_deepblur.datasets import measured_sets
 
-    if not real_sets():
+    if not measured_sets():
         pytest.skip("no ../shared/data/microscopy")
     res = run_real_restore(tmp_path / "m.png")
     blind = [r for r in res["rows"] if "ssim_blind_vs_measured" in r]

@@ -6,6 +6,8 @@
   the benchmarks;
 * ``../shared/data/natural/train400`` (or ``$DEEPBLUR_TRAIN400``) when present trains; ``bsd68`` beside it is the
   test set, read only by the benchmarks (:func:`default_test_images`) — never trained on;
+* ``../shared/data/microscopy/`` (measured beads and samples with their PSFs, when present): :func:`measured_sets`,
+  for benchmarks only;
 * ``../shared/data/fluorescence/`` (real microscope images, when present): :data:`FLUORESCENCE_TRAIN` may train,
   :data:`FLUORESCENCE_VALIDATION` is kept out of every training run (the realism benchmark reads it).
 
@@ -35,6 +37,8 @@ __all__ = [
     "find_train400",
     "load_fluorescence",
     "load_skimage",
+    "measured_psf",
+    "measured_sets",
     "train400_split",
 ]
 
@@ -223,3 +227,65 @@ def default_test_images(images: str | None = None, n_images: int | None = None) 
         return out, str(folder)
     names = SKIMAGE_TEST[:n_images] if n_images else SKIMAGE_TEST
     return [load_skimage(n) for n in names], "scikit-image held-out: " + ", ".join(names)
+
+
+def measured_psf(stack: np.ndarray, plane: int | None = None, size: int = 31) -> np.ndarray:
+    """A ``size``² PSF from a bead image: the plane (default: the brightest), background (the median of the border)
+    subtracted, clipped at 0, cropped around the peak, normalised to sum 1."""
+    a = np.asarray(stack, dtype=np.float64)
+    if a.ndim == 3:
+        a = a[int(np.argmax(a.reshape(a.shape[0], -1).max(1))) if plane is None else plane]
+    border = np.concatenate([a[:4].ravel(), a[-4:].ravel(), a[:, :4].ravel(), a[:, -4:].ravel()])
+    a = np.clip(a - np.median(border), 0, None)
+    r, c = np.unravel_index(int(np.argmax(a)), a.shape)
+    half = size // 2
+    padded = np.pad(a, half)
+    out = padded[r : r + size, c : c + size]
+    return out / out.sum()
+
+
+def _slice(stack: np.ndarray, plane: int | None = None) -> np.ndarray:
+    a = np.asarray(stack, dtype=np.float64)
+    if a.ndim == 3:
+        a = a[a.shape[0] // 2 if plane is None else plane]
+    return a
+
+
+def measured_sets() -> list[dict]:
+    """The measured sets in ``../shared/data/microscopy/`` (an empty list when absent): ``id``, ``name``, a 2D
+    ``image`` (the in-focus / middle slice), the 2D ``psf`` measured on the same microscope (sums to 1), ``optics``
+    (None when the data do not state them), ``note``, and for the pyotf bead its whole through-focus ``stack``."""
+    root = find_shared_folder("data", "microscopy")
+    if root is None:
+        return []
+    import tifffile
+
+    sets = []
+    bead = root / "pyotf_bead" / "psf_wl520nm_z300nm_x130nm_na0.85_n1.0.tif"
+    if bead.exists():
+        stack = tifffile.imread(bead)
+        sets.append({"id": "pyotf", "name": "pyotf bead (plane 12)", "image": _slice(stack, 12),
+                     "psf": measured_psf(stack, 12), "stack": stack,
+                     "optics": {"na": 0.85, "wavelength": 0.52, "pixel_size": 0.13},
+                     "note": "optics from the file name; PSF = the bead itself, background subtracted"})  # fmt: skip
+    mpi = root / "bian_beads_psf"
+    if (mpi / "psf.tif").exists():
+        psf = measured_psf(_slice(tifffile.imread(mpi / "psf.tif")))
+        optics = {"na": 1.4, "wavelength": 0.52, "pixel_size": 0.0225}
+        note = "NA 1.4 and 0.52 µm assumed (undocumented); PSF averaged from the beads"
+        files = {
+            "mpi_beads": ("MPI-CBG beads", "Bead_Image1_crop.tif"),
+            "mpi_grid": ("MPI-CBG grid sample", "DeconvolutionSampleVerticalGrid1AU-crop.tif"),
+        }
+        for key, (name, file) in files.items():
+            if (mpi / file).exists():
+                image = _slice(tifffile.imread(mpi / file))
+                sets.append({"id": key, "name": f"{name} (middle plane)", "image": image, "psf": psf,
+                             "optics": optics, "note": note})  # fmt: skip
+    flow = root / "flowdec_bead"
+    if (flow / "data.tif").exists() and (flow / "kernel.tif").exists():
+        kernel = _slice(tifffile.imread(flow / "kernel.tif"))
+        sets.append({"id": "flowdec", "name": "flowdec bead (middle plane)",
+                     "image": _slice(tifffile.imread(flow / "data.tif")), "psf": measured_psf(kernel), "optics": None,
+                     "note": "optics not stated: no blind run"})  # fmt: skip
+    return sets

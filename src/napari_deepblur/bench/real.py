@@ -32,9 +32,9 @@ from ..datasets import (
     FLUORESCENCE_VALIDATION,
     SKIMAGE_TEST,
     default_test_images,
-    find_shared_folder,
     load_fluorescence,
     load_skimage,
+    measured_sets,
 )
 from ..physics import NOISE_LEVELS, ZernikeFamily, forward_model, psf_snr
 from ..synthetic import fluorescence_scene
@@ -118,64 +118,33 @@ def _synthetic_part(
     return rows
 
 
-def _measured_psf(stack: np.ndarray, plane: int | None = None, size: int = 31) -> np.ndarray:
-    """A ``size``² PSF from a bead image: the plane (default: the brightest), background (the median of the border)
-    subtracted, clipped at 0, cropped around the peak, normalised to sum 1."""
-    a = np.asarray(stack, dtype=np.float64)
-    if a.ndim == 3:
-        a = a[int(np.argmax(a.reshape(a.shape[0], -1).max(1))) if plane is None else plane]
-    border = np.concatenate([a[:4].ravel(), a[-4:].ravel(), a[:, :4].ravel(), a[:, -4:].ravel()])
-    a = np.clip(a - np.median(border), 0, None)
-    r, c = np.unravel_index(int(np.argmax(a)), a.shape)
-    half = size // 2
-    padded = np.pad(a, half)
-    out = padded[r : r + size, c : c + size]
-    return out / out.sum()
-
-
 def _real_part(device: str, weights: str | None = None) -> list[dict]:
     """The measured sets found in ``../shared/data/microscopy/`` (an empty list when the folder is absent)."""
     from ..api.identify import identify
 
-    root = find_shared_folder("data", "microscopy")
-    if root is None:
-        return []
-    import tifffile
-
     rows = []
-    bead = root / "pyotf_bead" / "psf_wl520nm_z300nm_x130nm_na0.85_n1.0.tif"
-    if bead.exists():
-        stack = tifffile.imread(bead)
-        optics = {"na": 0.85, "wavelength": 0.52, "pixel_size": 0.13}
+    for s in measured_sets():
+        if s["id"] not in ("pyotf", "mpi_grid"):
+            continue
+        optics = s["optics"]
         fam = ZernikeFamily(**optics)
-        measured = torch.from_numpy(_measured_psf(stack, 12))[None]
-        res = identify(stack[12], "zernike", device=device, weights=weights, **optics)
+        measured = torch.from_numpy(s["psf"])[None]
+        res = identify(s["image"], "zernike", device=device, weights=weights, **optics)
         g0 = fam.psf(torch.zeros(1, fam.dim, dtype=torch.float64))[0].numpy()
-        rows.append({"part": "real", "content": "pyotf bead, plane 12 (in focus)", "optics": optics,
-                     "estimate": _score(measured, res.psf), "gamma0": _score(measured, g0),
-                     "gamma": res.named_gamma})  # fmt: skip
-        series = {}
-        for k in range(6, 19):
-            series[k] = identify(stack[k], "zernike", device=device, weights=weights, **optics).named_gamma["defocus"]
-        inner = [series[k] for k in range(9, 16)]
-        steps = np.diff(inner)
-        rows.append({"part": "real", "content": "pyotf bead, defocus along planes 6-18 (0.3 um steps)",
-                     "optics": optics, "defocus_by_plane": series,
-                     "monotonic_9_15": bool((steps > 0).all() or (steps < 0).all())})  # fmt: skip
-    mpi = root / "bian_beads_psf"
-    if (mpi / "psf.tif").exists() and (mpi / "DeconvolutionSampleVerticalGrid1AU-crop.tif").exists():
-        optics = {"na": 1.4, "wavelength": 0.52, "pixel_size": 0.0225}  # NA, wavelength assumed (undocumented)
-        psf3 = tifffile.imread(mpi / "psf.tif")
-        measured = torch.from_numpy(_measured_psf(psf3[psf3.shape[0] // 2]))[None]
-        sample = tifffile.imread(mpi / "DeconvolutionSampleVerticalGrid1AU-crop.tif")
-        plane = sample[sample.shape[0] // 2]
-        fam = ZernikeFamily(**optics)
-        res = identify(plane, "zernike", device=device, weights=weights, **optics)
-        g0 = fam.psf(torch.zeros(1, fam.dim, dtype=torch.float64))[0].numpy()
-        rows.append({"part": "real", "content": "MPI-CBG confocal sample (grid), middle plane, vs averaged bead PSF",
-                     "optics": {**optics, "assumed": "NA and wavelength"},
-                     "estimate": _score(measured, res.psf), "gamma0": _score(measured, g0),
-                     "gamma": res.named_gamma})  # fmt: skip
+        content = "pyotf bead, plane 12 (in focus)" if s["id"] == "pyotf" else (
+            "MPI-CBG confocal sample (grid), middle plane, vs averaged bead PSF")  # fmt: skip
+        shown = {**optics, "assumed": "NA and wavelength"} if s["id"] == "mpi_grid" else optics
+        rows.append({"part": "real", "content": content, "optics": shown, "estimate": _score(measured, res.psf),
+                     "gamma0": _score(measured, g0), "gamma": res.named_gamma})  # fmt: skip
+        if s["id"] == "pyotf":
+            series = {}
+            for k in range(6, 19):
+                series[k] = identify(s["stack"][k], "zernike", device=device, weights=weights, **optics)
+                series[k] = series[k].named_gamma["defocus"]
+            steps = np.diff([series[k] for k in range(9, 16)])
+            rows.append({"part": "real", "content": "pyotf bead, defocus along planes 6-18 (0.3 um steps)",
+                         "optics": optics, "defocus_by_plane": series,
+                         "monotonic_9_15": bool((steps > 0).all() or (steps < 0).all())})  # fmt: skip
     return rows
 
 

@@ -16,57 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import find_shared_folder
+from ..datasets import measured_sets
 
-__all__ = ["real_sets", "run_real_restore"]
-
-
-def _slice(stack: np.ndarray, plane: int | None = None) -> np.ndarray:
-    a = np.asarray(stack, dtype=np.float64)
-    if a.ndim == 3:
-        a = a[a.shape[0] // 2 if plane is None else plane]
-    return a
-
-
-def real_sets() -> list[dict]:
-    """The measured sets found: ``name``, 2D ``image``, measured 2D ``psf`` (sums to 1), ``optics`` (or None when the
-    data do not state them) and ``note``."""
-    from .real import _measured_psf
-
-    root = find_shared_folder("data", "microscopy")
-    if root is None:
-        return []
-    import tifffile
-
-    sets = []
-    bead = root / "pyotf_bead" / "psf_wl520nm_z300nm_x130nm_na0.85_n1.0.tif"
-    if bead.exists():
-        stack = tifffile.imread(bead)
-        sets.append({"name": "pyotf bead (plane 12)", "image": _slice(stack, 12), "psf": _measured_psf(stack, 12),
-                     "optics": {"na": 0.85, "wavelength": 0.52, "pixel_size": 0.13},
-                     "note": "optics from the file name; PSF = the bead itself, background subtracted"})  # fmt: skip
-    mpi = root / "bian_beads_psf"
-    if (mpi / "psf.tif").exists():
-        psf = _measured_psf(_slice(tifffile.imread(mpi / "psf.tif")))
-        optics = {"na": 1.4, "wavelength": 0.52, "pixel_size": 0.0225}
-        note = "NA 1.4 and 0.52 µm assumed (undocumented); PSF averaged from the beads"
-        files = {
-            "MPI-CBG beads": "Bead_Image1_crop.tif",
-            "MPI-CBG grid sample": "DeconvolutionSampleVerticalGrid1AU-crop.tif",
-        }
-        for name, file in files.items():
-            if (mpi / file).exists():
-                image = _slice(tifffile.imread(mpi / file))
-                sets.append(
-                    {"name": f"{name} (middle plane)", "image": image, "psf": psf, "optics": optics, "note": note}
-                )
-    flow = root / "flowdec_bead"
-    if (flow / "data.tif").exists() and (flow / "kernel.tif").exists():
-        kernel = _slice(tifffile.imread(flow / "kernel.tif"))
-        sets.append({"name": "flowdec bead (middle plane)", "image": _slice(tifffile.imread(flow / "data.tif")),
-                     "psf": _measured_psf(kernel), "optics": None,
-                     "note": "optics not stated: no blind run"})  # fmt: skip
-    return sets
+__all__ = ["format_real_restore", "run_real_restore"]
 
 
 def _ssim(a: np.ndarray, b: np.ndarray, ref: np.ndarray) -> float:
@@ -80,7 +32,7 @@ def run_real_restore(montage: str | Path | None = None, device: str = "cpu") -> 
     from ..api.deblur import deblur
 
     rows, panels = [], []
-    for s in real_sets():
+    for s in measured_sets():
         img, psf = s["image"], s["psf"]
         outs = {"input": img.astype(np.float32)}
         if s["optics"] is not None:
