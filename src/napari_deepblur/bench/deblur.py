@@ -19,9 +19,7 @@ minus a border of ``--border`` pixels. Seconds per image include the identificat
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,7 +29,7 @@ from ..api.identify import identify
 from ..datasets import default_test_images
 from ..methods.deepblur import default_floor_scale
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, blur, psf_snr
-from .protocol import ROWS, benchmark_family, normalized_noise, scores, summary
+from .protocol import ROWS, benchmark_family, normalized_noise, scores, summary, write_results
 
 __all__ = ["format_rows", "normalized_noise", "run_deblur_bench", "run_speed", "time_pipeline"]
 
@@ -234,11 +232,7 @@ def run(args) -> str:
         f"{r0['floor_scale']:g}."
     )
     table = header + "\n\n" + format_rows(results) + "\n"
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=1))
-        out.with_suffix(".md").write_text(table)
+    write_results(args.out, results, table)
     return table
 
 
@@ -303,8 +297,5 @@ def run_speed(args) -> str:
                   f"{sd['extrapolated_5000_iterations_s'] / 60:.0f} min for the paper's 5000 iterations "
                   "(extrapolated)."]  # fmt: skip
     table = "\n".join(lines) + "\n"
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(r, indent=1))
-        Path(args.out).with_suffix(".md").write_text(table)
+    write_results(args.out, r, table)
     return table

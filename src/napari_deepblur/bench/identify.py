@@ -13,10 +13,8 @@ edges), add Poisson–Gaussian noise at the chosen level, run :func:`napari_deep
 from __future__ import annotations
 
 import functools
-import json
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,7 +22,7 @@ import torch
 from ..datasets import default_test_images
 from ..methods._optim import adam_minimize
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, blur, psf_snr
-from .protocol import benchmark_family, summary
+from .protocol import benchmark_family, summary, write_results
 
 __all__ = ["best_constant_gamma", "format_rows", "run_identify_bench"]
 
@@ -186,9 +184,5 @@ def run(args) -> str:
         f"{results[0]['seed']}); coefficient range {results[0]['coefficient_range']}; device {results[0]['device']} "
         f"({results[0]['threads']} threads); test-time augmentation {'on' if results[0]['tta'] else 'off'}."
     )
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=1))
-        out.with_suffix(".md").write_text(header + "\n\n" + table + "\n")
+    write_results(args.out, results, header + "\n\n" + table + "\n")
     return header + "\n\n" + table

@@ -3,9 +3,12 @@ family under test with the benchmark's optics, the noise conversion, the scores 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
-__all__ = ["ROWS", "SETTINGS", "benchmark_family", "normalized_noise", "scores", "summary"]
+__all__ = ["ROWS", "SETTINGS", "benchmark_family", "normalized_noise", "scores", "summary", "write_results"]
 
 #: Rows of the deblurring benchmark, in table order.
 ROWS = {
@@ -68,3 +71,13 @@ def summary(values: list[float]) -> dict[str, float]:
         "q3": float(np.percentile(a, 75)),
         "n": len(values),
     }
+
+
+def write_results(out: str | Path | None, result, table: str) -> None:
+    """A benchmark's results as JSON at ``out``, its printed table as markdown beside it (nothing without ``out``)."""
+    if not out:
+        return
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=str))
+    out.with_suffix(".md").write_text(table)

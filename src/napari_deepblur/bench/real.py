@@ -21,9 +21,7 @@ PSF of the same optics). Seconds per identification are recorded.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,7 +36,7 @@ from ..datasets import (
 )
 from ..physics import NOISE_LEVELS, ZernikeFamily, forward_model, psf_snr
 from ..synthetic import fluorescence_scene
-from .protocol import summary
+from .protocol import summary, write_results
 
 __all__ = ["FCS", "format_real", "run_real_bench"]
 
@@ -217,9 +215,5 @@ def run(args) -> str:
         + format_real(result)
         + "\n"
     )
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1, default=str))
-        out.with_suffix(".md").write_text(table)
+    write_results(args.out, result, table)
     return table

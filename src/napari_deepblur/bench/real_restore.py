@@ -11,12 +11,12 @@ input's. One montage PNG (a row per set) and a JSON/markdown table.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..datasets import measured_sets
+from .protocol import write_results
 
 __all__ = ["format_real_restore", "run_real_restore"]
 
@@ -105,9 +105,5 @@ def run(args) -> str:
         torch.set_num_threads(args.threads)
     result = run_real_restore(args.montage, args.device)
     table = format_real_restore(result) + "\n"
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1, default=str))
-        out.with_suffix(".md").write_text(table)
+    write_results(args.out, result, table)
     return table

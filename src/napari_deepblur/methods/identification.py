@@ -16,32 +16,27 @@ def identify_normalized(
     fam: Family,
     dev: torch.device,
     *,
-    max_size: int = 768,
-    weights: str | None = None,
-    tta: bool = False,
     aberrations: str = "estimate",
+    weights: str | None = None,
+    **options,
 ) -> tuple[torch.Tensor, dict]:
     """``gamma`` ``(1, dim)`` and details for an image already validated and scaled to [0, 1] (the core of
     :func:`napari_deepblur.identify`): the family's network for a convolution family
-    (:func:`~.identify_convolution.identify_convolution`, with ``max_size`` and ``tta``), local Zernike estimates
+    (:func:`~.identify_convolution.identify_convolution`, which takes ``options`` ``max_size`` and ``tta``), local
+    Zernike estimates
     fitted by the field model for a space-varying one (:func:`~.identify_space_varying.identify_space_varying`).
     ``aberrations="none"`` skips the estimate: γ = 0, the aberration-free (diffraction-limited) PSF of the optics.
     ``details["aberrations"]`` says which was used."""
-    if aberrations not in ABERRATIONS:
+    if aberrations not in ABERRATIONS:  # the API checks it with a user's message (api.params.check_aberrations)
         raise ValueError(f"aberrations must be one of {', '.join(ABERRATIONS)}, got {aberrations!r}")
     if aberrations == "none":
-        if not fam.uses_optics:
-            raise ValueError(f"aberrations='none' needs an optical family (the {fam.name} family has no aberrations)")
         return fam.default_gamma(), {"aberrations": "none (forced): the aberration-free PSF of the optics"}
-    gamma, details = _estimate(x, fam, dev, max_size=max_size, weights=weights, tta=tta)
-    return gamma, {**details, "aberrations": "estimated"}
-
-
-def _estimate(x, fam, dev, *, max_size, weights, tta):
     if fam.is_convolution:
         from .identify_convolution import identify_convolution
 
-        return identify_convolution(x, fam, dev, max_size=max_size, weights=weights, tta=tta)
-    from .identify_space_varying import identify_space_varying
+        gamma, details = identify_convolution(x, fam, dev, weights=weights, **options)
+    else:
+        from .identify_space_varying import identify_space_varying
 
-    return identify_space_varying(x, fam, dev, weights)
+        gamma, details = identify_space_varying(x, fam, dev, weights)
+    return gamma, {**details, "aberrations": "estimated"}
