@@ -79,6 +79,9 @@ def test_cli_processes_a_mixed_folder_and_reports_each_failure(folder, tmp_path,
     assert set(plane["gamma"]) == {"defocus", "astig_oblique", "astig_vertical", "coma_vertical", "coma_horizontal",
                                    "trefoil_vertical", "trefoil_oblique", "spherical"}  # fmt: skip
     assert plane["noise"] == {"alpha": 0.01, "beta": 0.01, "estimated": False}
+    # the prior, what the network estimated, how much of it the image supported, and the answer in words
+    assert plane["prior"] == "microscope" and 0 <= plane["kept"] <= 1 and 0 <= plane["confidence"] <= 1
+    assert set(plane["estimate"]) == set(plane["gamma"]) and "detected" in plane["verdict"]
     assert {"identify", "deblur", "total"} <= set(plane["timings_s"])
     assert side["timings_s"]["total"] > 0
     assert len(json.loads((out / "movie.json").read_text())["planes"]) == 2

@@ -119,10 +119,39 @@ def test_realism_benchmark_scores_estimates_against_the_truth(monkeypatch):
     rows = res["rows"]
     assert {r["part"] for r in rows} == {"phantom", "sparse"} and {r["fc"] for r in rows} == {0.2, 0.35}
     assert all(r["n"] == 1 and np.isfinite(r["estimate"]["mean"]) for r in rows)
-    assert all("gamma0" in r for r in rows if r["part"] == "sparse")
-    assert not any("gamma0" in r for r in rows if r["part"] == "phantom")  # γ = 0 is the truth there
+    assert all(r["estimate"]["mean"] <= real.SNR_CAP and 0 <= r["kept"] <= 1 for r in rows)
+    assert all(r["gamma0"]["mean"] == real.SNR_CAP for r in rows if r["part"] == "phantom")  # γ = 0 is the truth
+    assert all(r["gamma0"]["mean"] < real.SNR_CAP for r in rows if r["part"] == "sparse")
+    # one image per row: the mean of its true PSFs is its PSF
+    assert all(r["mean_psf"]["mean"] == real.SNR_CAP for r in rows)
     table = real.format_real(res)
     assert "exact (the truth)" in table and "| sparse |" in table
+
+
+def test_restoration_benchmark_scores_every_method_with_the_same_estimate(monkeypatch):
+    """bench restore: every row on the same images, overshoot and edge error measured (small run)."""
+    from napari_deepblur.bench import restore
+
+    monkeypatch.setattr(restore, "FCS", (0.2,))
+    res = restore.run_restore_bench(noise="medium", n_per_class=1, validation=True, parts=("sparse",))
+    rows = res["rows"]
+    assert {r["row"] for r in rows} == {"blurry input", *restore.METHOD_ROWS}
+    assert all(r["psnr"]["n"] == 1 and 0 <= r["overshoot"]["mean"] <= 1 and r["edge_error"]["mean"] > 0 for r in rows)
+    best = {r["content"]: r["psnr"]["mean"] for r in rows if r["row"] == "deep-blur, true PSF"}
+    blurry = {r["content"]: r["psnr"]["mean"] for r in rows if r["row"] == "blurry input"}
+    assert all(best[c] > blurry[c] + 2 for c in best)  # restoring helps
+    assert "| sparse | medium | TV |" in restore.format_restore(res)
+
+
+def test_overshoot_and_edge_error_see_a_halo():
+    from napari_deepblur.bench.restore import edge_error, overshoot
+
+    x = np.zeros((96, 96))
+    x[32:64, 32:64] = 1.0
+    halo = x.copy()
+    halo[28:32, 32:64] = -0.2  # a dark ring outside the edge
+    assert overshoot(x, x) == 0 and edge_error(x, x) == 0
+    assert overshoot(halo, x) > 0 and edge_error(halo, x) > 1
 
 
 def test_measured_psf_is_centred_on_the_bead_and_normalised():

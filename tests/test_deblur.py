@@ -218,3 +218,22 @@ def test_fluorescence_intensities_stay_non_negative_in_the_inputs_units(camera_i
     assert abs(out.mean() - camera_image.mean()) < 0.1 * camera_image.mean()  # the signal's level is kept
     if method != "rl":  # signed data: the constraint is off (RL is non-negative by construction)
         assert deblur(camera_image, method=method, nonneg=False).image.min() < dark
+
+
+def test_l1_restores_a_sparse_bead_field():
+    """method='l1' (sparse samples): beads on a dark background come back as points, never below the dark level."""
+    from napari_deepblur.physics import ZernikeFamily, forward_model
+
+    fam = ZernikeFamily(fc=0.2)
+    x = np.zeros((128, 128))
+    rng = np.random.default_rng(0)
+    for i, j in rng.integers(12, 116, (25, 2)):
+        x[i, j] = rng.uniform(0.5, 1.0)
+    h = fam.psf(torch.zeros(1, 8, dtype=torch.float64))
+    y = forward_model(torch.from_numpy(x)[None, None], fam, h, 0.0, 0.0)[0, 0].numpy() + 0.01
+    res = deblur(y, psf=h[0].numpy(), method="l1", noise=(0.0, 0.0))
+    out = res.image - 0.01
+    assert res.image.min() >= np.percentile(y, 0.01) - 1e-6
+    err, blurry = np.linalg.norm(out - x), np.linalg.norm(y - 0.01 - x)
+    assert err < 0.2 * blurry, (err, blurry)
+    assert METHODS["l1"].nonneg.startswith("inside")

@@ -86,7 +86,8 @@ def test_deblur_widget_runs_on_the_sample(make_napari_viewer, qtbot):
     assert out.data.shape == blurred.data.shape and tuple(out.scale) == (0.065, 0.065)
     assert f"{blurred.name} PSF" in viewer.layers
     assert "defocus" in out.metadata["napari_deepblur"]["gamma"]
-    assert w.table.value.startswith("in waves:") and "defocus (Z4): " in w.table.value  # the unit said once
+    assert w.table.value.startswith("aberrations detected (confidence")  # what the identification concluded
+    assert w.table.value.count("in waves:") == 1 and "defocus (Z4): " in w.table.value  # the unit said once
     assert not w.psf_view.native.isHidden() and w.psf_view.value.ndim == 3  # PSF thumbnail (RGB) in the widget
     n_layers = len(viewer.layers)
     w.run_button.clicked.emit()  # a second run replaces the results instead of piling up
@@ -418,5 +419,24 @@ def test_aberrations_none_and_signed_data_reach_the_core(make_napari_viewer, qtb
     w.run_button.clicked.emit()
     qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
     assert viewer.layers["img deblurred"].data.min() >= 0  # fluorescence: never below the dark level
+    assert not w.prior.enabled  # nothing is estimated: no prior to choose
     w.family.value = "gaussian"
     assert not w.aberrations.enabled  # no aberrations in a Gaussian
+
+
+def test_the_dock_says_what_the_identification_concluded(make_napari_viewer, qtbot):
+    """The default prior (a real microscope): the dock says whether aberrations were detected and how sure it is;
+    the layer's record keeps the prior, the network's estimate and the share of it kept."""
+    from napari_deepblur._sample_data import make_sample
+
+    viewer = make_napari_viewer()
+    viewer.add_image(make_sample("zernike", [0.0] * 8, shape=(128, 128))["blurred"], name="img")
+    w = open_widget(viewer, "Blind deblur")
+    w.image.value = viewer.layers["img"]
+    w.method.value = "wiener"
+    assert w.prior.value == "microscope" and w.prior.enabled
+    w.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
+    meta = viewer.layers["img deblurred"].metadata["napari_deepblur"]
+    assert meta["prior"] == "microscope" and 0 <= meta["kept"] <= 1 and set(meta["estimate"]) == set(meta["gamma"])
+    assert "detected (confidence" in w.table.value and meta["verdict"].split(":")[0] in w.table.value

@@ -22,6 +22,7 @@ import numpy as np
 from .api.params import looks_rgb
 from .errors import DeblurInputError, WeightsError
 from .io import IMAGE_SUFFIXES, atomic_write, read_image, sha256_file, write_tiff
+from .physics.priors import PRIOR_DEFAULT
 
 __all__ = ["BatchOptions", "expand_inputs", "output_paths", "process_file", "run_batch"]
 
@@ -39,6 +40,7 @@ class BatchOptions:
     optics: dict = field(default_factory=dict)
     nonneg: bool = True
     aberrations: str = "estimate"
+    prior: str = PRIOR_DEFAULT
     skip_existing: bool = False
     threads: int = 0
     #: the command line that started the batch (recorded in the sidecars; workers have their own argv)
@@ -190,6 +192,7 @@ def process_file(
         overlap=options.overlap,
         nonneg=options.nonneg,
         aberrations=options.aberrations,
+        prior=options.prior,
         **optics,
     )
     for i, res in runs:

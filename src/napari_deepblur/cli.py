@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .physics.priors import PRIOR_DEFAULT, PRIORS
+
 __all__ = ["main"]
 
 
@@ -83,6 +85,7 @@ def _deblur_files(args: argparse.Namespace) -> int:
         optics=optics,
         nonneg=not args.signed,
         aberrations=args.aberrations,
+        prior=args.prior,
         skip_existing=args.skip_existing,
         threads=args.threads,
     )
@@ -140,6 +143,13 @@ def _bench_deblur(args: argparse.Namespace) -> int:
 
 def _bench_real(args: argparse.Namespace) -> int:
     from .bench.real import run
+
+    print(run(args))
+    return 0
+
+
+def _bench_restore(args: argparse.Namespace) -> int:
+    from .bench.restore import run
 
     print(run(args))
     return 0
@@ -357,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="estimate them from each image, or none: the aberration-free PSF of the optics (optical families)",
     )
     d.add_argument(
+        "--prior",
+        default=PRIOR_DEFAULT,
+        choices=list(PRIORS),
+        help="what the blind estimate expects: " + "; ".join(f"{k}: {v}" for k, v in PRIORS.items()),
+    )
+    d.add_argument(
         "--signed",
         action="store_true",
         help="signed data: allow results below the image's dark level (default: fluorescence, never below it)",
@@ -428,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--device", default="cpu")
     br.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     br.add_argument("--weights", help="an identification weights file to score instead of the shipped one")
+    br.add_argument("--prior", default=PRIOR_DEFAULT, choices=list(PRIORS), help="the prior identify() is given")
     br.add_argument(
         "--validation", action="store_true", help="natural content from held-out scikit-image pictures, not bsd68"
     )
@@ -442,6 +459,20 @@ def build_parser() -> argparse.ArgumentParser:
     brr.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     brr.add_argument("--out", help="results JSON (a .md table is written beside it)")
     brr.set_defaults(func=_bench_real_restore)
+
+    bre = bsub.add_parser(
+        "restore", help="restoration of fluorescence and natural content: PSNR, SSIM, overshoot, edge error per method"
+    )
+    bre.add_argument("--noise", default="all", choices=["none", "medium", "high", "all"])
+    bre.add_argument("--n-per-class", type=int, default=3, help="images per content class")
+    bre.add_argument("--seed", type=int, default=0)
+    bre.add_argument("--device", default="cpu")
+    bre.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    bre.add_argument(
+        "--validation", action="store_true", help="natural content from held-out scikit-image pictures, not bsd68"
+    )
+    bre.add_argument("--out", help="results JSON (a .md table is written beside it)")
+    bre.set_defaults(func=_bench_restore)
 
     bs = bsub.add_parser("speed", help="warm time of identify + deep-blur on a 512² image; SelfDeblur per iteration")
     bs.add_argument("--size", type=int, default=512)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .synthetic import dead_leaves, fluorescence_scene
+from .synthetic import bead_field, dead_leaves, fluorescence_scene
 
 __all__ = [
     "FLUORESCENCE_TRAIN",
@@ -39,6 +39,7 @@ __all__ = [
     "load_skimage",
     "measured_psf",
     "measured_sets",
+    "microscopy_pool",
     "train400_split",
 ]
 
@@ -126,6 +127,26 @@ def train400_split(files: list[Path], holdout_every: int) -> tuple[list[Path], l
     return [f for i, f in enumerate(files) if i % holdout_every], held
 
 
+def microscopy_pool(size: int) -> list[np.ndarray]:
+    """The real fluorescence images that may train (:data:`FLUORESCENCE_TRAIN`), each downsampled 2×, 3× and 4× by
+    area averaging (content sharp relative to a synthetic blur; 1× for images that are already small), scaled to
+    [0, 1] between their 0.1 and 99.9 percentiles, clipped; those whose sides reach ``size``. Empty without
+    ``../shared/data/fluorescence/``."""
+    pool = []
+    for name in FLUORESCENCE_TRAIN:
+        native = load_fluorescence(name)
+        if native is None:
+            continue
+        factors = (2, 3, 4) if min(native.shape) >= 2 * size else (1,)
+        for f in factors:
+            a = load_fluorescence(name, downsample=f) if f > 1 else native
+            if min(a.shape) < size:
+                continue
+            lo, hi = np.percentile(a, (0.1, 99.9))
+            pool.append(np.clip((a - lo) / max(float(hi - lo), 1e-12), 0, 1).astype(np.float32))
+    return pool
+
+
 def _random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray | None:
     H, W = img.shape
     if H < size or W < size:
@@ -162,8 +183,11 @@ class PatchBank:
         seed : int
             Random seed.
         mix : dict, optional
-            Proportions of ``"dead_leaves"``, ``"fluorescence"``, ``"skimage"``, ``"train400"`` (default 0.3, 0.3,
-            0.15, 0.25; the train400 share goes to the others when the folder is absent).
+            Proportions of ``"beads"`` (:func:`~napari_deepblur.synthetic.bead_field`), ``"dead_leaves"``,
+            ``"fluorescence"`` (procedural scenes), ``"microscopy"`` (the real
+            fluorescence images of :data:`FLUORESCENCE_TRAIN`, :func:`microscopy_pool`), ``"skimage"``,
+            ``"train400"`` (default 0.3, 0.3, 0, 0.15, 0.25; the share of a source whose folder is absent goes to
+            the others).
         train400 : path, None or "auto"
             Folder of train400 PNGs; ``"auto"`` looks for it (:func:`find_train400`), ``None`` disables it.
         holdout_every : int
@@ -181,6 +205,12 @@ class PatchBank:
         probs /= probs.sum()
         counts = rng.multinomial(n, probs)
         sk = [load_skimage(name) for name in SKIMAGE_TRAIN]
+        microscopy = microscopy_pool(size) if mix.get("microscopy") else []
+        if mix.get("microscopy") and not microscopy:
+            mix.pop("microscopy")
+            keys = list(mix)
+            probs = np.array([mix[k] for k in keys], dtype=float)
+            counts = rng.multinomial(n, probs / probs.sum())
         t400 = []
         if files:
             from skimage.io import imread
@@ -193,8 +223,10 @@ class PatchBank:
                     p = dead_leaves((size, size), rng, r_min=float(rng.uniform(0.5, 3)))
                 elif key == "fluorescence":
                     p = fluorescence_scene((size, size), rng)
+                elif key == "beads":
+                    p = bead_field((size, size), rng)
                 else:
-                    pool = sk if key == "skimage" else t400
+                    pool = {"skimage": sk, "train400": t400, "microscopy": microscopy}[key]
                     p = None
                     while p is None:
                         img = pool[rng.integers(len(pool))]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["dead_leaves", "fluorescence_scene"]
+__all__ = ["bead_field", "dead_leaves", "fluorescence_scene"]
 
 
 def _splat(img: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
@@ -97,6 +97,25 @@ def fluorescence_scene(
     _splat(pts, rng.uniform(0, H, n_points), rng.uniform(0, W, n_points), rng.uniform(0.5, 1.0, n_points))
     img += pts
 
+    img -= img.min()
+    img /= img.max() + 1e-12
+    return img.astype(np.float32)
+
+
+def bead_field(
+    shape: tuple[int, int] = (256, 256), seed: int | np.random.Generator | None = None, *, n_beads: int | None = None
+) -> np.ndarray:
+    """Sub-resolution beads (or puncta) on a dark background, in ``[0, 1]``: 1–40 points per 160² at sub-pixel
+    positions, brightness spread over a decade, sometimes on a faint smooth background — what a bead slide or a
+    sparse sample shows (the image is then the PSF itself, repeated)."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    H, W = shape
+    n = n_beads if n_beads is not None else max(1, int(rng.integers(1, 41) * H * W / 160**2))
+    img = np.zeros(shape, dtype=np.float64)
+    _splat(img, rng.uniform(0, H - 1, n), rng.uniform(0, W - 1, n), 10 ** rng.uniform(-1, 0, n))
+    if rng.random() < 0.3:  # a faint smooth background (cytoplasm, out-of-focus light)
+        bg = ndimage.gaussian_filter(rng.random(shape), rng.uniform(8, 30))
+        img += rng.uniform(0.005, 0.05) * (bg - bg.min()) / (np.ptp(bg) + 1e-12)
     img -= img.min()
     img /= img.max() + 1e-12
     return img.astype(np.float32)

@@ -16,6 +16,7 @@ from ..methods import METHODS
 from ..physics import family_class
 from ..physics.noise import NOISE_LEVELS
 from ..physics.optics import MAX_FC, MAX_FC_UNDERSAMPLED
+from ..physics.priors import PRIOR_DEFAULT, PRIORS
 from ._common import (
     DockContainer,
     LayerPicker,
@@ -65,6 +66,12 @@ class DeblurWidget(DockContainer):
             value="estimate",
             tooltip="none: deblur with the aberration-free PSF computed from NA, wavelength and pixel size",
         )
+        self.prior = ComboBox(
+            label="expect",
+            choices=[("a real microscope", "microscope"), ("the paper's benchmark", "paper")],
+            value=PRIOR_DEFAULT,
+            tooltip="\n".join(f"{k}: {v}" for k, v in PRIORS.items()),
+        )
         self.fc_label = Label(label="cutoff")
         self.optics_note = Label(label="optics")
         self.noise = ComboBox(label="noise", choices=NOISE_CHOICES, value="auto")
@@ -87,7 +94,7 @@ class DeblurWidget(DockContainer):
         self.table = Label(label="estimate")
         self.extend([
             self.image, self.family, self.na, self.wavelength, self.pixel_size, self.fc_label, self.optics_note,
-            self.aberrations,
+            self.aberrations, self.prior,
             self.noise, self.alpha, self.beta, self.method, self.iterations, self.device, self.device_label,
             self.slices, self.signed, self.run_button, self.status, self.psf_view, self.table,
         ])  # fmt: skip
@@ -98,7 +105,7 @@ class DeblurWidget(DockContainer):
         self.table.min_height = 130
         self.noise.changed.connect(self._on_noise)
         self.image.changed.connect(self._on_image)
-        for w in (self.na, self.wavelength, self.pixel_size, self.family):
+        for w in (self.na, self.wavelength, self.pixel_size, self.family, self.aberrations):
             w.changed.connect(self._update_cutoff)
         self.device.changed.connect(self._update_device)
         self.method.changed.connect(self._on_method)
@@ -139,6 +146,7 @@ class DeblurWidget(DockContainer):
         optical = uses_optics(self.family.value)
         for w in (self.na, self.wavelength, self.pixel_size, self.aberrations):
             w.enabled = optical
+        self.prior.enabled = optical and self.aberrations.value == "estimate"
         self._optics.set_used(optical)
         if not optical:
             self.fc_label.value = f"not used by the {family_class(self.family.value).label} model"
@@ -207,6 +215,7 @@ class DeblurWidget(DockContainer):
         if uses_optics(self.family.value):
             kwargs.update(na=self.na.value, wavelength=self.wavelength.value, pixel_size=self.pixel_size.value)
             kwargs["aberrations"] = self.aberrations.value
+            kwargs["prior"] = self.prior.value
         indices, planes = self._planes(layer)
         cancel = self._cancel
         cancel.clear()
@@ -285,8 +294,13 @@ class DeblurWidget(DockContainer):
         lines = _describe(first)
         m = METHODS[first.method]
         text = "\n".join(lines) or (f"kernel estimated by {m.label} itself" if m.blind else "PSF given by the user")
-        if first.details.get("aberrations", "").startswith("none"):
-            text = "no aberrations (as asked): the\ndiffraction-limited PSF of the optics\n" + text
+        verdict = first.details.get("verdict")
+        if verdict:  # what the identification concluded, and how sure it was
+            head, _, tail = verdict.partition(": ")
+            conf = first.details.get("confidence")
+            head += f" (confidence {conf:.2f})" if conf is not None else ""
+            # the detected terms are in the table below; the other verdicts say what was used
+            text = f"{head}\n" + text if head.startswith("aberrations detected") else f"{head}:\n{tail}\n" + text
         if stack:
             text = _plane_note(indices[0], layer.data.shape[:-2], len(results)) + "\n" + text
         self.table.value = text

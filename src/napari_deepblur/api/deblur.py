@@ -16,9 +16,11 @@ from ..methods import METHODS, Method
 from ..methods.identification import identify_normalized
 from ..methods.regularisation import effective_sigma
 from ..physics import Family
+from ..physics.priors import PRIOR_DEFAULT
 from .params import (
     as_image2d,
     check_aberrations,
+    check_prior,
     check_psf,
     make_family,
     normalize_intensity,
@@ -88,6 +90,7 @@ def deblur(
     fc: float | None = None,
     nonneg: bool = True,
     aberrations: str = "estimate",
+    prior: str = PRIOR_DEFAULT,
     **method_options,
 ) -> DeblurResult:
     """Blind (or PSF-given) deblurring of one 2D image.
@@ -125,6 +128,8 @@ def deblur(
     aberrations : {"estimate", "none"}
         Blind estimate of the aberrations (default), or ``"none"``: the aberration-free PSF of the optics (see
         :func:`napari_deepblur.identify`).
+    prior : {"microscope", "paper"}
+        The aberration prior of the blind estimate (see :func:`napari_deepblur.identify`).
     **method_options
         Passed to the restoration method: ``balance`` for Wiener, ``n_iter`` for RL, ``mu`` and ``n_iter`` for TV,
         ``n_iter``, ``kernel_size``, ``width``, ``tv_weight``, ``seed`` for SelfDeblur (default: the paper's 5000
@@ -140,6 +145,7 @@ def deblur(
         raise DeblurInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     m = METHODS[method]
     check_aberrations(aberrations)
+    check_prior(prior)
     method_options = {**m.prepare(family, method_options), "nonneg": bool(nonneg)}  # checked before any work
     in_shape = np.shape(image)
     arr = as_image2d(image)
@@ -172,7 +178,9 @@ def deblur(
     else:
         if progress is not None:
             progress(0, 1, "identify")
-        g, details = identify_normalized(x, fam, dev, aberrations=check_aberrations(aberrations, fam))
+        g, details = identify_normalized(
+            x, fam, dev, aberrations=check_aberrations(aberrations, fam), prior=prior, noise=(alpha, beta)
+        )
         gamma = g[0].numpy()
         with torch.no_grad():
             kernel = fam.psf(g.double())[0].numpy()

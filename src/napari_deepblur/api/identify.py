@@ -10,7 +10,16 @@ import torch
 
 from ..methods.identification import identify_normalized
 from ..physics import Family
-from .params import as_image2d, check_aberrations, make_family, normalize_intensity, resolve_device, resolve_noise
+from ..physics.priors import PRIOR_DEFAULT
+from .params import (
+    as_image2d,
+    check_aberrations,
+    check_prior,
+    make_family,
+    normalize_intensity,
+    resolve_device,
+    resolve_noise,
+)
 
 __all__ = ["IdentifyResult", "identify"]
 
@@ -71,6 +80,7 @@ def identify(
     weights: str | None = None,
     tta: bool = False,
     aberrations: str = "estimate",
+    prior: str = PRIOR_DEFAULT,
 ) -> IdentifyResult:
     """Estimate the blur of one image with the trained identification network.
 
@@ -107,6 +117,14 @@ def identify(
     aberrations : {"estimate", "none"}
         ``"none"`` takes the aberration-free (diffraction-limited) PSF of the optics instead of the network's estimate
         (optical families); ``details["aberrations"]`` says which was used.
+    prior : {"microscope", "paper"}
+        What the estimate expects before reading the image (:data:`~napari_deepblur.physics.priors.PRIORS`).
+        ``"microscope"`` (default): a real microscope — near the diffraction limit, 1–2 dominant aberrations; its
+        network was trained on microscopy-like content, its estimate passes an evidence check that keeps only what
+        the image supports (``details["kept"]``, ``details["confidence"]``, ``details["evidence"]``; the answer is the
+        aberration-free PSF when nothing is supported) and an orientation test of comas and trefoils.
+        ``"paper"``: the paper's benchmark prior (all 8 terms at once) and its networks, the estimate as it is.
+        ``details["verdict"]`` says the answer in words.
 
     Returns
     -------
@@ -131,8 +149,9 @@ def identify(
     dev = resolve_device(device)
     check_aberrations(aberrations, fam)
     gamma, details = identify_normalized(
-        x, fam, dev, max_size=max_size, weights=weights, tta=tta, aberrations=aberrations
-    )
+        x, fam, dev, max_size=max_size, weights=weights, tta=tta, aberrations=aberrations,
+        prior=check_prior(prior), noise=(alpha, beta),
+    )  # fmt: skip
     with torch.no_grad():
         psf = fam.psf(gamma)[0].numpy()
     return IdentifyResult(

@@ -23,6 +23,7 @@ __all__ = [
     "STATS_PIXELS",
     "as_image2d",
     "check_aberrations",
+    "check_prior",
     "check_psf",
     "looks_rgb",
     "make_family",
@@ -192,6 +193,15 @@ def check_psf(psf, fam: Family | None = None) -> np.ndarray:
         widths = [(0, 0)] * (k.ndim - 2) + [(0, 1 - k.shape[-2] % 2), (0, 1 - k.shape[-1] % 2)]
         k = np.pad(k, widths)
     return k / k.sum(axis=(-2, -1), keepdims=True)
+
+
+def check_prior(prior: str) -> str:
+    """``prior`` checked (:data:`napari_deepblur.physics.priors.PRIORS`)."""
+    from ..physics.priors import PRIORS
+
+    if prior not in PRIORS:
+        raise DeblurInputError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
+    return prior
 
 
 def check_aberrations(aberrations: str, fam: Family | None = None) -> str:

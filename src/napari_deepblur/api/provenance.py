@@ -10,6 +10,8 @@ __all__ = ["result_record", "truth_record"]
 
 #: Keys of :attr:`DeblurResult.details` that describe how the image was processed in pieces.
 TILING_KEYS = ("tile", "overlap", "tiles")
+#: Keys of the identification's details that say what the estimate was and how much of it the image supported.
+EVIDENCE_KEYS = ("prior", "network", "verdict", "estimate", "kept", "confidence", "evidence", "orientation")
 
 
 def result_record(res) -> dict:
@@ -30,6 +32,9 @@ def result_record(res) -> dict:
     rec["tiling"] = {k: res.details[k] for k in TILING_KEYS if k in res.details}
     if "aberrations" in res.details:  # estimated, or forced to none (the aberration-free PSF of the optics)
         rec["aberrations"] = res.details["aberrations"]
+    for key in EVIDENCE_KEYS:  # the prior, what the evidence check kept and why, the answer in words
+        if key in res.details:
+            rec[key] = res.details[key]
     if "intensity" in res.details:  # the units of the noise: image = offset + scale * (image in [0, 1])
         rec["intensity"] = dict(res.details["intensity"])
     if "fallback" in res.details:

@@ -71,7 +71,7 @@ def run_deblur_bench(
         observations.append((y, h))
         nz = normalized_noise(y, alpha, beta)
         t0 = time.perf_counter()
-        est = identify(y, family, noise=nz, device=device, **optics)
+        est = identify(y, family, noise=nz, device=device, prior="paper", **optics)
         t_id = time.perf_counter() - t0
         h_hat = est.psf
         snr_hat = float(psf_snr(h, torch.from_numpy(h_hat).to(h.dtype)[None]))
@@ -142,7 +142,7 @@ def _selfdeblur_subset(imgs, observations, fam, family, alpha, beta, optics, dev
                 out, snr = yc, float("nan")
             else:
                 opts = {"n_iter": iters, "width": width} if key == "selfdeblur" else {}
-                res = deblur(yc, family, noise=nz, method=key, device=device, **optics, **opts)
+                res = deblur(yc, family, noise=nz, method=key, device=device, prior="paper", **optics, **opts)
                 out = res.image
                 k = res.psf
                 snr = float(psf_snr(h, torch.from_numpy(k).to(h.dtype)[None]))

@@ -94,7 +94,7 @@ def run_identify_bench(
         z = blur(x, fam, psfs[k : k + 1].double())
         y = add_poisson_gaussian(z, alpha, beta, generator=gen)[0, 0].numpy()
         t0 = time.perf_counter()
-        res = identify(y, family, noise=(alpha, beta), device=device, weights=weights, tta=tta, **optics)
+        res = identify(y, family, noise=(alpha, beta), device=device, weights=weights, tta=tta, prior="paper", **optics)
         seconds.append(time.perf_counter() - t0)
         h = psfs[k : k + 1]
         scores.append(float(psf_snr(h, torch.from_numpy(res.psf)[None].to(h.dtype))))

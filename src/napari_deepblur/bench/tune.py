@@ -130,7 +130,7 @@ def run_tune_deepblur(
                 for level, (a, b) in NOISE_LEVELS.items():
                     y = add_poisson_gaussian(z, a, b, generator=gen)[0, 0].numpy().astype(np.float32)
                     nz = protocol.normalized_noise(y, a, b)
-                    psf = identify(y, family, noise=nz, device="cpu", **optics).psf
+                    psf = identify(y, family, noise=nz, device="cpu", prior="paper", **optics).psf
                     cases.append((family, level, x, y, nz, psf, optics))
     bar = None
     if progress:

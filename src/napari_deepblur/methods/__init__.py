@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .regularisation import RL_ITER, TV_MU, WIENER_BALANCE
+from .regularisation import L1_MU, RL_ITER, TV_MU, WIENER_BALANCE
 
 __all__ = ["ABERRATIONS", "METHODS", "Method", "get_method"]
 
@@ -139,6 +139,16 @@ METHODS: dict[str, Method] = {
             regularisation=f"mu = {TV_MU[0]:g} σ² + {TV_MU[1]:g}",
             nonneg="inside: every primal iterate of Chambolle–Pock projected onto x ≥ 0",
             runner="classical:run_tv",
+        ),
+        Method(
+            "l1",
+            "ℓ1 (sparse samples)",
+            "ℓ1-regularised deconvolution for sparse samples (beads, puncta) with the estimated PSF",
+            blind=False,
+            tileable=True,
+            regularisation=f"mu = {L1_MU[0]:g} σ + {L1_MU[1]:g}",
+            nonneg="inside: FISTA's proximal map is a one-sided soft threshold",
+            runner="classical:run_l1",
         ),
     )
 }

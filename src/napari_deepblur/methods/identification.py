@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..physics import Family
+from ..physics.priors import PRIOR_DEFAULT, PRIORS
 from . import ABERRATIONS
 
 __all__ = ["identify_normalized"]
@@ -18,6 +19,8 @@ def identify_normalized(
     *,
     aberrations: str = "estimate",
     weights: str | None = None,
+    prior: str = PRIOR_DEFAULT,
+    noise: tuple[float, float] = (0.0, 0.0),
     **options,
 ) -> tuple[torch.Tensor, dict]:
     """``gamma`` ``(1, dim)`` and details for an image already validated and scaled to [0, 1] (the core of
@@ -26,15 +29,24 @@ def identify_normalized(
     Zernike estimates
     fitted by the field model for a space-varying one (:func:`~.identify_space_varying.identify_space_varying`).
     ``aberrations="none"`` skips the estimate: γ = 0, the aberration-free (diffraction-limited) PSF of the optics.
-    ``details["aberrations"]`` says which was used."""
+    ``details["aberrations"]`` says which was used. ``prior`` (:data:`~napari_deepblur.physics.priors.PRIORS`) picks
+    the network and, for ``"microscope"``, adds the evidence check and the orientation test (which reads the image's
+    ``noise`` ``(alpha, beta)``)."""
     if aberrations not in ABERRATIONS:  # the API checks it with a user's message (api.params.check_aberrations)
         raise ValueError(f"aberrations must be one of {', '.join(ABERRATIONS)}, got {aberrations!r}")
+    if prior not in PRIORS:
+        raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
     if aberrations == "none":
-        return fam.default_gamma(), {"aberrations": "none (forced): the aberration-free PSF of the optics"}
+        return fam.default_gamma(), {
+            "aberrations": "none (forced): the aberration-free PSF of the optics",
+            "verdict": "aberrations not estimated (aberrations='none'): diffraction-limited PSF used",
+        }
     if fam.is_convolution:
         from .identify_convolution import identify_convolution
 
-        gamma, details = identify_convolution(x, fam, dev, weights=weights, **options)
+        alpha, beta = noise
+        sigma = float(np.sqrt(beta**2 + alpha * float(np.mean(x))))
+        gamma, details = identify_convolution(x, fam, dev, weights=weights, prior=prior, noise_sigma=sigma, **options)
     else:
         from .identify_space_varying import identify_space_varying
 

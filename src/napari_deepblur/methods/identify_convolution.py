@@ -6,6 +6,8 @@ centre crop read as a grid of training-sized views whose features are averaged.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -18,10 +20,12 @@ from ._optim import adam_minimize
 __all__ = [
     "BORDER",
     "TRAIN_CROP",
+    "NetworkReading",
     "fit_gamma_to_psf",
     "identification_network",
     "identify_convolution",
     "network_zoom",
+    "read_image",
     "resample_view",
 ]
 
@@ -96,22 +100,94 @@ def network_zoom(fam: Family, train_opts: dict) -> float:
     return fam.fc / train_opts["fc"] if "fc" in train_opts and hasattr(fam, "fc") else 1.0
 
 
-def identification_network(fam: Family, dev: torch.device, weights: str | None = None):
+def identification_network(fam: Family, dev: torch.device, weights: str | None = None, prior: str = "paper"):
     """``(net, train_opts, meta, zoom, variant)``: the identification network that reads an image of ``fam``'s
-    sampling. Two networks ship per optical family: one trained at its cutoff only, which reads images of exactly
-    that sampling, and one trained through the resampling from other cutoffs (``identify_<family>_resampled.pt``,
-    ``train identify --fc-range``), which reads every image that has to be resampled — the first invents aberrations
-    as soon as the image is resampled even by 5 % (``bench real``: about 7 dB at fc 0.19 and 0.21 against 11 at 0.2,
-    where the second keeps 10–11 dB). A ``weights`` file given by the user is used as it is."""
+    sampling under a prior (:data:`napari_deepblur.physics.priors.PRIORS`).
+
+    ``"microscope"``: the network trained on that prior (``identify_<family>_microscope.pt``: microscopy-like content,
+    every sampling through the resampling, blind to the PSF's point reflection), for every image. ``"paper"``: two
+    networks, one trained at its cutoff only, which reads images of exactly that sampling, and one trained through
+    the resampling from other cutoffs (``identify_<family>_resampled.pt``, ``train identify --fc-range``), which reads
+    every image that has to be resampled — the first invents aberrations as soon as the image is resampled even by
+    5 % (``bench real``: about 7 dB at fc 0.19 and 0.21 against 11 at 0.2, where the second keeps 10–11 dB). A
+    ``weights`` file given by the user is used as it is (variant ``"user"``)."""
     from ..networks.weights import weights_path
 
-    net, train_opts, meta = load_identification(fam.name, dev, weights)
+    if weights is not None:
+        net, train_opts, meta = load_identification(fam.name, dev, weights)
+        return net, train_opts, meta, network_zoom(fam, train_opts), "user"
+    microscope = weights_path("identify", f"{fam.name}_microscope")
+    if prior == "microscope" and microscope.exists():
+        net, train_opts, meta = load_identification(fam.name, dev, microscope)
+        return net, train_opts, meta, network_zoom(fam, train_opts), "microscope"
+    net, train_opts, meta = load_identification(fam.name, dev)
     zoom = network_zoom(fam, train_opts)
     variant = weights_path("identify", f"{fam.name}_resampled")
-    if weights is None and abs(zoom - 1) > NO_RESAMPLING and variant.exists():
+    if abs(zoom - 1) > NO_RESAMPLING and variant.exists():
         net, train_opts, meta = load_identification(fam.name, dev, variant)
         return net, train_opts, meta, network_zoom(fam, train_opts), "resampled"
     return net, train_opts, meta, zoom, "native"
+
+
+@dataclass
+class NetworkReading:
+    """What the identification network read from one image: its estimate ``gamma`` ``(1, dim)``, the estimates of
+    single views ``views`` ``(n, dim)`` (the microscope network only; else empty), how many independent views the
+    image holds (``n_independent``: its area in training crops) and details. ``views`` is read under the
+    ``"microscope"`` prior only (else empty)."""
+
+    gamma: torch.Tensor
+    views: torch.Tensor
+    n_independent: float
+    details: dict
+
+
+def read_image(
+    x: np.ndarray,
+    fam: Family,
+    dev: torch.device,
+    *,
+    max_size: int = 768,
+    weights: str | None = None,
+    tta: bool = False,
+    prior: str = "paper",
+) -> NetworkReading:
+    """The network of the ``prior`` reads an image already validated and scaled to [0, 1]
+    (:func:`identification_network`).
+
+    With ``tta`` (test-time augmentation) it also reads the 7 other rotations/flips of the image; each estimated PSF
+    is rotated/flipped back, the 8 PSFs are averaged, and the family member closest to that average (in PSF space,
+    started from the untransformed view's estimate) is taken.
+    """
+    net, _, meta, zoom, variant = identification_network(fam, dev, weights, prior)
+    view = _network_view(x, zoom, max_size).to(dev)
+    tile = int(meta.get("config", {}).get("crop", TRAIN_CROP))
+    n_views = max(1, view.shape[-2] // tile) * max(1, view.shape[-1] // tile)
+    details = {
+        "prior": prior if fam.uses_optics else "none (not an optical family)",
+        "zoom": zoom,
+        "network": variant,
+        "network_input": tuple(view.shape[-2:]),
+        "views": n_views,
+    }
+    views = torch.zeros(0, fam.dim)
+    with torch.no_grad():
+        if not tta:
+            gamma = net.predict_tiled(view, tile).float().cpu()
+        else:
+            # one call per view: a quarter turn swaps height and width of a non-square image
+            gammas = torch.cat([net.predict_tiled(_dihedral(view, k), tile) for k in range(8)]).float().cpu()
+            psfs = fam.psf(gammas.double())
+            back = torch.stack([_undo_dihedral(psfs[k], k) for k in range(8)])
+            mean_psf = back.mean(0)
+            closeness = (back - mean_psf).square().sum(dim=(-2, -1))
+            details["tta_spread"] = float(closeness.mean().sqrt() / mean_psf.square().sum().sqrt())
+        if prior == "microscope" and fam.uses_optics:  # the evidence check weighs their spread
+            views = net.predict_views(view, tile).float().cpu()
+    if tta:  # start from the untransformed view's estimate (the 7 others describe rotated/flipped PSFs)
+        gamma = fit_gamma_to_psf(fam, mean_psf, gammas[:1])
+    details["estimate"] = fam.named(gamma[0].numpy())
+    return NetworkReading(gamma, views, max(1.0, view.shape[-2] * view.shape[-1] / tile**2), details)
 
 
 def identify_convolution(
@@ -122,29 +198,29 @@ def identify_convolution(
     max_size: int = 768,
     weights: str | None = None,
     tta: bool = False,
+    prior: str = "paper",
+    noise_sigma: float = 0.0,
 ) -> tuple[torch.Tensor, dict]:
-    """``gamma`` ``(1, dim)`` of a convolution family for an image already validated and scaled to [0, 1].
+    """``gamma`` ``(1, dim)`` of a convolution family for an image already validated and scaled to [0, 1], and
+    details.
 
-    With ``tta`` (test-time augmentation) the network also reads the 7 other rotations/flips of the image; each
-    estimated PSF is rotated/flipped back, the 8 PSFs are averaged, and the family member closest to that average
-    (in PSF space, started from the untransformed view's estimate) is returned.
+    The network of the ``prior`` reads the image (:func:`read_image`). Under the ``"microscope"`` prior the estimate
+    then passes the evidence check (:func:`~.evidence.evidence_check`: shrunk towards the aberration-free PSF as far
+    as its views disagree) and the orientation test of its comas and trefoils (:func:`~.orientation.orient_odd_terms`,
+    which needs the image's noise ``noise_sigma``).
     """
-    net, _, meta, zoom, variant = identification_network(fam, dev, weights)
-    view = _network_view(x, zoom, max_size).to(dev)
-    tile = int(meta.get("config", {}).get("crop", TRAIN_CROP))
-    n_views = max(1, view.shape[-2] // tile) * max(1, view.shape[-1] // tile)
-    details = {"zoom": zoom, "network": variant, "network_input": tuple(view.shape[-2:]), "views": n_views}
-    with torch.no_grad():
-        if not tta:
-            return net.predict_tiled(view, tile).float().cpu(), details
-        # one call per view: a quarter turn swaps height and width of a non-square image
-        gammas = torch.cat([net.predict_tiled(_dihedral(view, k), tile) for k in range(8)]).float().cpu()
-        psfs = fam.psf(gammas.double())
-        back = torch.stack([_undo_dihedral(psfs[k], k) for k in range(8)])
-        mean_psf = back.mean(0)
-        closeness = (back - mean_psf).square().sum(dim=(-2, -1))
-    # start from the untransformed view's estimate (the 7 others describe rotated/flipped PSFs)
-    starts = gammas[:1]
-    gamma = fit_gamma_to_psf(fam, mean_psf, starts)
-    details["tta_spread"] = float(closeness.mean().sqrt() / mean_psf.square().sum().sqrt())
+    from .evidence import evidence_check, verdict
+
+    r = read_image(x, fam, dev, max_size=max_size, weights=weights, tta=tta, prior=prior)
+    gamma, details = r.gamma, r.details
+    if prior != "microscope" or not fam.uses_optics:  # the paper's prior: the estimate as it is
+        if fam.uses_optics:
+            details["verdict"] = verdict(fam, gamma)
+        return gamma, details
+    from .orientation import orient_odd_terms
+
+    gamma, checked = evidence_check(fam, gamma, r.views, r.n_independent)
+    gamma, oriented = orient_odd_terms(x, fam, gamma, noise_sigma)
+    details.update(checked, **oriented)
+    details["verdict"] = verdict(fam, gamma)
     return gamma, details

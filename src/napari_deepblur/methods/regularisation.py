@@ -14,10 +14,12 @@ import math
 import numpy as np
 
 __all__ = [
+    "L1_MU",
     "RL_ITER",
     "TV_MU",
     "WIENER_BALANCE",
     "effective_sigma",
+    "l1_mu",
     "rl_iterations",
     "tv_mu",
     "wiener_balance",
@@ -26,6 +28,7 @@ __all__ = [
 WIENER_BALANCE = (300.0, 1e-5)  # balance = c * sigma^2 + floor
 RL_ITER = (0.1, 2, 250)  # n_iter = clip(round(c / sigma), lo, hi)
 TV_MU = (3.0, 1e-5)  # mu = c * sigma^2 + floor
+L1_MU = (0.5, 1e-3)  # mu = c * sigma + floor
 
 
 def effective_sigma(y: np.ndarray, alpha: float, beta: float) -> float:
@@ -41,6 +44,11 @@ def wiener_balance(sigma: float, c: float = WIENER_BALANCE[0], floor: float = WI
 def rl_iterations(sigma: float, c: float = RL_ITER[0], lo: int = RL_ITER[1], hi: int = RL_ITER[2]) -> int:
     """Richardson–Lucy's iteration count (its regularisation) ``clip(round(c / sigma), lo, hi)``."""
     return int(np.clip(round(c / max(sigma, 1e-6)), lo, hi))
+
+
+def l1_mu(sigma: float, c: float = L1_MU[0], floor: float = L1_MU[1]) -> float:
+    """The ℓ1 weight ``c sigma + floor`` (a soft threshold at about the noise level)."""
+    return c * sigma + floor
 
 
 def tv_mu(sigma: float, c: float = TV_MU[0], floor: float = TV_MU[1]) -> float:

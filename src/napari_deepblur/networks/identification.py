@@ -171,3 +171,22 @@ class IdentificationNet(nn.Module):
         views = torch.stack(views, dim=1).reshape(B * ny * nx, *y.shape[1:-2], tile, tile)
         f = torch.cat([self.features(views[k : k + chunk]) for k in range(0, len(views), chunk)])
         return self.head_to_gamma(f.reshape(B, ny * nx, -1).mean(dim=1))
+
+    def predict_views(self, y: torch.Tensor, tile: int = 128, min_views: int = 4, chunk: int = 32) -> torch.Tensor:
+        """``gamma_hat`` of each ``tile x tile`` view of one image ``(1, 1, H, W)`` read alone: ``(n_views, dim)``.
+
+        The views are the grid of :meth:`predict_tiled`, or, when it has fewer than ``min_views``, a grid at half
+        the stride (overlapping views). How much these answers disagree is the spread of the estimate that the
+        evidence check (:mod:`napari_deepblur.methods.evidence`) weighs against its distance from the prior.
+        """
+        H, W = y.shape[-2:]
+        if min(H, W) < tile:
+            return self(y)
+        stride = tile
+        if (H // tile) * (W // tile) < min_views:
+            stride = tile // 2
+        ny, nx = (H - tile) // stride + 1, (W - tile) // stride + 1
+        top, left = (H - (ny - 1) * stride - tile) // 2, (W - (nx - 1) * stride - tile) // 2
+        corners = [(top + i * stride, left + j * stride) for i in range(ny) for j in range(nx)]
+        views = torch.cat([y[..., r : r + tile, c : c + tile] for r, c in corners])
+        return torch.cat([self(views[k : k + chunk]) for k in range(0, len(views), chunk)])

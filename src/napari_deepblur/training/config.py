@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 __all__ = ["MIX_SOURCES", "DeblurConfig", "IdentifyConfig", "parse_mix"]
 
 #: Patch sources a ``mix`` may name (:class:`napari_deepblur.datasets.PatchBank`).
-MIX_SOURCES = ("dead_leaves", "fluorescence", "skimage", "train400")
+MIX_SOURCES = ("beads", "dead_leaves", "fluorescence", "microscopy", "skimage", "train400")
 
 
 def parse_mix(text: str | None) -> dict:
@@ -100,6 +100,26 @@ class IdentifyConfig:
         metadata=cli(
             "PSF-space loss: mean relative squared error, or its mean in dB (the benchmark's mean PSF SNR)",
             choices=("mse", "db"),
+        ),
+    )
+    prior: str = field(
+        default="paper",
+        metadata=cli(
+            "aberration prior of the training items (physics.priors: paper = all terms uniform, --narrow-fraction "
+            "of them in the paper's range; microscope = 30 %% aberration-free, 50 %% 1-2 terms)",
+            choices=("paper", "microscope"),
+        ),
+    )
+    p_haze: float = field(
+        default=0.0,
+        metadata=cli("share of items given out-of-focus haze (a broad Gaussian blur of the object added to it)"),
+    )
+    reflection_invariant: bool = field(
+        default=False,
+        metadata=cli(
+            "PSF loss blind to a point reflection of the PSF (comas and trefoils up to sign; orientation is decided "
+            "at inference)",
+            flag="reflection-invariant",
         ),
     )
 

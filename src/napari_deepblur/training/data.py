@@ -11,7 +11,7 @@ from ..datasets import PatchBank
 from ..physics import Family, add_poisson_gaussian, blur
 from ..physics.noise import MAX_ALPHA, MAX_BETA
 
-__all__ = ["BlurBatch", "augment", "synthesize"]
+__all__ = ["BlurBatch", "add_haze", "augment", "synthesize"]
 
 
 @dataclass
@@ -39,6 +39,26 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return lo + span * x
 
 
+def add_haze(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Out-of-focus haze on a share ``p`` of the items: ``(x + c G_s * x) / (1 + c)``, a broad Gaussian blur of the
+    object (``s`` 4–12 px, ``c`` 0.2–1.5) added to it — the light of the planes above and below that a widefield
+    image carries. Stays in [0, 1]."""
+    if p <= 0:
+        return x
+    from ..physics import conv2d_fft, crop, gaussian_psf, pad_reflect
+
+    B = x.shape[0]
+    hazy = torch.rand(B, generator=gen) < p
+    if not bool(hazy.any()):
+        return x
+    s = 4 + 8 * torch.rand(B, generator=gen)
+    c = (0.2 + 1.3 * torch.rand(B, generator=gen)) * hazy
+    k = gaussian_psf(torch.stack([s, s, torch.zeros(B)], 1).to(x.dtype), 61)
+    broad = crop(conv2d_fft(pad_reflect(x, 30), k[:, None]), 30)
+    c = c.to(x.dtype)[:, None, None, None]
+    return (x + c * broad) / (1 + c)
+
+
 def synthesize(
     bank: PatchBank,
     family: Family,
@@ -52,6 +72,7 @@ def synthesize(
     p_noiseless: float = 0.15,
     gamma_scale: torch.Tensor | None = None,
     noise_dist: str = "uniform",
+    p_haze: float = 0.0,
 ) -> BlurBatch:
     """Blur random bank patches with sampled ``gamma`` and add Poisson–Gaussian noise.
 
@@ -80,9 +101,11 @@ def synthesize(
         ``"uniform"``: ``alpha``, ``beta`` uniform in their ranges; ``"mixed"``: half the items so, the other half
         log-uniform over the top two decades of each range (more weak-noise items: ``beta < 0.05`` in 1 of 6 items
         under the uniform law, about 2 of 5 under the mixed one).
+    p_haze : float
+        Share of items given out-of-focus haze (:func:`add_haze`) before the contrast and offset of :func:`augment`.
     """
     idx = torch.randint(len(bank.patches), (batch_size,), generator=gen)
-    x = augment(bank.patches[idx], gen)
+    x = augment(add_haze(bank.patches[idx], p_haze, gen), gen)
     if gamma is None:
         gamma = family.sample(batch_size, generator=gen)
         if gamma_scale is not None:

@@ -23,6 +23,7 @@ from ..methods.identify_convolution import resample_view
 from ..networks.identification import IdentificationNet
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, blur, get_family, psf_snr
 from ..physics.noise import MAX_ALPHA, MAX_BETA
+from ..physics.priors import sample_prior
 from ._checkpoint import init_chain_line, init_from, load_checkpoint, save_checkpoint, warmup_cosine
 from .config import IdentifyConfig
 from .data import synthesize
@@ -38,15 +39,27 @@ __all__ = [
 
 #: Floor of the relative error in the dB loss: a PSF SNR of 30 dB counts as perfect (keeps the logarithm finite).
 DB_LOSS_FLOOR = 1e-3
+#: PSF SNR above this counts as this (an exact γ = 0 answer to an aberration-free item would be infinite).
+SNR_CAP = 30.0
 
 
-def psf_loss(family, gamma_hat: torch.Tensor, psf_true: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+def psf_loss(
+    family, gamma_hat: torch.Tensor, psf_true: torch.Tensor, kind: str = "mse", reflection: bool = False
+) -> torch.Tensor:
     """Relative squared PSF error ``e = ||h(gamma_hat) - h(gamma)||^2 / ||h(gamma)||^2`` (over the grid for
     space-varying families), averaged over the batch: ``mean(e)`` for ``kind="mse"``, or ``mean(10 log10(e + 1e-3))``
-    for ``kind="db"`` — minus the benchmark's mean PSF SNR, which weighs a halved error the same on every item."""
+    for ``kind="db"`` — minus the benchmark's mean PSF SNR, which weighs a halved error the same on every item.
+
+    With ``reflection`` the error is the smaller of the errors against ``h(gamma)`` and against its point reflection
+    ``h(gamma)(-x)`` (convolution families): an image hardly tells a PSF from its reflection (comas and trefoils up to
+    sign), and a loss that punishes the wrong one teaches the network to answer zero for them; the orientation is
+    decided at inference (:func:`napari_deepblur.methods.orientation.orient_odd_terms`)."""
     h = family.psf(gamma_hat)
     dims = tuple(range(1, h.ndim))
-    err = (h - psf_true).square().sum(dim=dims) / psf_true.square().sum(dim=dims)
+    norm = psf_true.square().sum(dim=dims)
+    err = (h - psf_true).square().sum(dim=dims) / norm
+    if reflection:
+        err = torch.minimum(err, (h - torch.flip(psf_true, dims=(-2, -1))).square().sum(dim=dims) / norm)
     if kind == "db":
         return (10 * torch.log10(err + DB_LOSS_FLOOR)).mean()
     if kind != "mse":
@@ -83,6 +96,25 @@ def _validation_set(cfg: IdentifyConfig, family) -> dict[str, tuple[torch.Tensor
         y = add_poisson_gaussian(z, a, b, generator=gen)
         out[level] = (y, psf)
     return out
+
+
+def _microscope_validation_set(cfg: IdentifyConfig, family) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Validation batches under the ``"microscope"`` prior (``cfg.prior``): procedural scenes with haze on half the
+    items, γ from that prior (a third aberration-free). Empty for the paper prior."""
+    if cfg.prior != "microscope":
+        return {}
+    from ..physics.priors import sample_prior
+    from .data import add_haze
+
+    bank = PatchBank.build(cfg.val_size, cfg.patch, seed=40_000 + cfg.seed, mix={"fluorescence": 1.0})
+    gen = torch.Generator().manual_seed(50_000 + cfg.seed)
+    gamma = sample_prior(family, cfg.val_size, "microscope", gen)
+    psf = family.psf(gamma)
+    z = blur(add_haze(bank.patches, 0.5, gen), family, psf, boundary="valid", crop_to=cfg.crop)
+    return {
+        f"microscope_{level}": (add_poisson_gaussian(z, a, b, generator=gen), psf)
+        for level, (a, b) in NOISE_LEVELS.items()
+    }
 
 
 def _natural_validation_set(cfg: IdentifyConfig, family) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -123,7 +155,7 @@ def validate(net: IdentificationNet, family, val: dict) -> dict[str, float]:
     res = {}
     for level, (y, psf) in val.items():
         g = torch.cat([net(y[i : i + 64]) for i in range(0, len(y), 64)])
-        res[level] = float(psf_snr(psf, family.psf(g)).mean())
+        res[level] = float(psf_snr(psf, family.psf(g)).clamp(max=SNR_CAP).mean())
     net.train()
     return res
 
@@ -148,15 +180,25 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
     hist = meta["validation"]
     last = hist[-1] if hist else {}
     natural = bool(hist) and "natural_none" in hist[-1]
+    micro = bool(hist) and "microscope_none" in hist[-1]
     levels = ["none", "medium", "high"] + (["natural_none", "natural_medium", "natural_high"] if natural else [])
+    levels += ["microscope_none", "microscope_medium", "microscope_high"] if micro else []
     rows = "\n".join(f"| {h['step']} | " + " | ".join(f"{h[k]:.2f}" for k in levels) + " |" for h in hist)
     header = "| step | none | medium | high |" + (" natural none | natural medium | natural high |" if natural else "")
-    header += "\n|---|---|---|---|" + ("---|---|---|" if natural else "")
+    header += " microscope none | microscope medium | microscope high |" if micro else ""
+    header += "\n|---|---|---|---|" + ("---|---|---|" if natural else "") + ("---|---|---|" if micro else "")
     natural_text = (
         f" Natural columns: crops of the train400 files held out of the bank (every "
         f"{cfg.holdout_every}-th file, 3 fixed 128² crops each; never bsd68), same γ range and noise levels: none "
         f"{last['natural_none']:.2f}, medium {last['natural_medium']:.2f}, high {last['natural_high']:.2f}."
         if natural
+        else ""
+    )
+    micro_text = (
+        f" Microscope columns: {cfg.val_size} procedural fluorescence scenes (half with haze), γ from the microscope "
+        f"prior, PSF SNR capped at {SNR_CAP:g} dB: none {last['microscope_none']:.2f}, medium "
+        f"{last['microscope_medium']:.2f}, high {last['microscope_high']:.2f}."
+        if micro
         else ""
     )
     mixed = (
@@ -184,6 +226,16 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
         if zernike
         else "γ uniform in the family range"
     )
+    if cfg.prior == "microscope":
+        from ..physics.priors import MICROSCOPE_PRIOR as P
+
+        gamma_text = (
+            f"γ from the `microscope` prior (`physics.priors`): {round(100 * P['p_none'])} % aberration-free, "
+            f"{round(100 * P['p_sparse'])} % with 1–2 terms of {P['amplitude'][0]:g}–{P['amplitude'][1]:g} waves "
+            f"(term weights by Noll index {P['term_weights']}), the rest all 8 terms in half the paper's ranges"
+        )
+    if cfg.p_haze:
+        gamma_text += f"; out-of-focus haze on {round(100 * cfg.p_haze)} % of the items (`training.data.add_haze`)"
     val_range = "the paper's narrow range ±0.075 waves" if zernike else "the family range"
     stopped = (
         f"\n* **Stopped early**: at step {meta['steps_done']} of a {cfg.steps}-step cosine schedule (`--stop-after`); "
@@ -196,6 +248,8 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
         if cfg.loss == "db"
         else "PSF-space loss ‖h(γ̂) − h(γ)‖² / ‖h(γ)‖²"
     )
+    if cfg.reflection_invariant:
+        loss_text += ", the smaller of the errors against h(γ) and its point reflection (comas and trefoils up to sign)"
     coef = (
         f" plus a sign-invariant coefficient loss (weight {cfg.coef_weight}, faded out over the first "
         f"{int(cfg.coef_fade * 100)} % of steps) that gets training off the flat start of the PSF loss"
@@ -221,7 +275,7 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
 * **Validation** (fixed set of {cfg.val_size} procedural images drawn with another seed, never trained on; γ in
   {val_range}; mean PSF SNR in dB at the three benchmark noise levels; last row = shipped weights): none
   {last.get("none", float("nan")):.2f}, medium {last.get("medium", float("nan")):.2f}, high
-  {last.get("high", float("nan")):.2f}.{natural_text} Test-set numbers: README, identification benchmark.
+  {last.get("high", float("nan")):.2f}.{natural_text}{micro_text} Test-set numbers: README, identification benchmark.
 
 {header}
 {rows}
@@ -277,7 +331,11 @@ def train_identify(
     )
     counts = {k: bank.sources.count(k) for k in sorted(set(bank.sources))}
     log(f"patch bank: {counts} in {time.time() - t_bank:.0f} s")
-    val = {**_validation_set(cfg, family), **_natural_validation_set(cfg, family)}
+    val = {
+        **_validation_set(cfg, family),
+        **_natural_validation_set(cfg, family),
+        **_microscope_validation_set(cfg, family),
+    }
 
     net.train()
     t0 = time.time() - elapsed
@@ -299,13 +357,16 @@ def train_identify(
             source = get_family(cfg.family, fc=float(lo + (hi - lo) * torch.rand(1, generator=gen)))
             zoom = source.fc / family.fc
             crop = min(cfg.crop, int((cfg.patch - 2 * (family.psf_size // 2 + 1)) * zoom) // 2 * 2)
+        gamma = sample_prior(family, cfg.batch_size, "microscope", gen) if cfg.prior == "microscope" else None
         batch = synthesize(
             bank,
             source,
             cfg.batch_size,
             cfg.crop if source is family else min(math.ceil(crop / zoom) + 2, cfg.patch - 2 * (source.psf_size // 2)),
             gen,
+            gamma=gamma,
             gamma_scale=scale,
+            p_haze=cfg.p_haze,
             p_noiseless=cfg.p_noiseless,
             alpha_max=MAX_ALPHA * cfg.noise_scale,
             beta_max=MAX_BETA * cfg.noise_scale,
@@ -318,7 +379,7 @@ def train_identify(
             y = y[..., o0 : o0 + crop, o1 : o1 + crop]
             psf = family.psf(batch.gamma)  # the same aberrations, as the network's family sees them
         g_hat = net(y)
-        loss = psf_loss(family, g_hat, psf, cfg.loss)
+        loss = psf_loss(family, g_hat, psf, cfg.loss, reflection=cfg.reflection_invariant)
         w_coef = cfg.coef_weight * max(0.0, 1.0 - step / max(1.0, cfg.coef_fade * cfg.steps))
         if w_coef > 0 and family.uses_optics:  # Zernike coefficients (signs ambiguous); not Gaussian widths
             loss = loss + w_coef * sign_invariant_coefficient_loss(family, g_hat, batch.gamma)
@@ -341,6 +402,11 @@ def train_identify(
                 if "natural_none" in v
                 else ""
             )
+            if "microscope_none" in v:
+                nat += (
+                    f"; microscope prior {v['microscope_none']:.2f} / {v['microscope_medium']:.2f} / "
+                    f"{v['microscope_high']:.2f}"
+                )
             log(
                 f"step {step}: loss {running:.4f}, val PSF SNR none {v['none']:.2f} / medium {v['medium']:.2f} / "
                 f"high {v['high']:.2f}{nat} dB ({elapsed / 60:.1f} min)"

@@ -1,0 +1,92 @@
+"""The aberration priors, the evidence check and the orientation test of comas and trefoils."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_deepblur.methods.evidence import evidence_check, verdict
+from napari_deepblur.methods.orientation import orient_odd_terms
+from napari_deepblur.physics import ZernikeFamily, forward_model
+from napari_deepblur.physics.priors import MICROSCOPE_PRIOR, PRIORS, odd_terms, sample_prior, sparse_gamma
+from napari_deepblur.synthetic import fluorescence_scene
+
+
+def test_odd_terms_are_the_comas_and_trefoils_and_negating_them_reflects_the_psf():
+    fam = ZernikeFamily(fc=0.2)
+    odd = odd_terms(fam.noll)
+    assert [fam.noll[i] for i in odd] == [7, 8, 9, 10]
+    g = torch.tensor([[0.05, 0.03, -0.02, 0.08, -0.04, 0.03, 0.02, -0.05]], dtype=torch.float64)
+    flipped = g.clone()
+    flipped[:, odd] *= -1
+    h, hf = fam.psf(g)[0], fam.psf(flipped)[0]
+    assert torch.allclose(hf, torch.flip(h, dims=(-2, -1)), atol=1e-10)
+    assert (h - hf).square().sum() / h.square().sum() > 1e-2  # and the reflection is another PSF
+
+
+def test_microscope_prior_is_sparse_and_often_aberration_free():
+    fam = ZernikeFamily(fc=0.2)
+    g = sample_prior(fam, 4000, "microscope", torch.Generator().manual_seed(0))
+    nonzero = (g != 0).sum(1)
+    assert abs(float((nonzero == 0).float().mean()) - MICROSCOPE_PRIOR["p_none"]) < 0.03
+    sparse = ((nonzero >= 1) & (nonzero <= 2)).float().mean()
+    assert abs(float(sparse) - MICROSCOPE_PRIOR["p_sparse"]) < 0.03
+    lo, hi = fam.bounds().unbind(1)
+    assert bool(((g >= lo) & (g <= hi)).all())
+    # defocus and spherical are the commonest single terms
+    counts = (sparse_gamma(fam.noll, 3000, torch.Generator().manual_seed(1), k_max=1,
+                           weights=MICROSCOPE_PRIOR["term_weights"]) != 0).sum(0)  # fmt: skip
+    assert counts[0] > counts[3] and counts[7] > counts[5]
+    paper = sample_prior(fam, 1000, "paper", torch.Generator().manual_seed(0))
+    assert bool((paper != 0).all()) and set(PRIORS) == {"microscope", "paper"}
+    with pytest.raises(ValueError, match="unknown prior"):
+        sample_prior(fam, 2, "bayes", torch.Generator())
+
+
+def test_evidence_check_keeps_what_the_views_agree_on_and_drops_what_they_do_not():
+    fam = ZernikeFamily(fc=0.2)
+    est = torch.tensor([[0.10, 0, 0, 0, 0, 0, 0, -0.06]])
+    gen = torch.Generator().manual_seed(0)
+    tight = est + 0.003 * torch.randn(16, 8, generator=gen)
+    g, d = evidence_check(fam, est, tight, 16, kappa=1.0, floor=0.02)
+    assert d["kept"] > 0.8 and d["confidence"] > 0.8 and torch.allclose(g, d["kept"] * est, atol=1e-3)
+    scattered = 0.12 * torch.randn(16, 8, generator=gen)  # the views see anything: noise, not aberrations
+    g, d = evidence_check(fam, 0.3 * est, scattered, 1, kappa=1.0, floor=0.02)
+    assert d["kept"] == 0 and bool((g == 0).all()) and d["confidence"] < 0.5
+    # the shipped rule (chosen on validation): the estimate as it is, unless every term is below 0.01 waves
+    g, d = evidence_check(fam, 0.3 * est, scattered, 1)
+    assert d["kept"] == 1 and torch.allclose(g, 0.3 * est)
+    g, d = evidence_check(fam, 0.05 * est, tight, 16)
+    assert d["kept"] == 0 and bool((g == 0).all())
+    assert verdict(fam, g).startswith("no aberration detected")
+    assert verdict(fam, est) == "aberrations detected: defocus +0.100, spherical -0.060 waves"
+
+
+def _coma_image(noise: tuple[float, float], seed: int = 0):
+    fam = ZernikeFamily(fc=0.2)
+    truth = torch.tensor([[0.0, 0.0, 0.0, 0.10, 0.0, 0.0, 0.06, 0.0]], dtype=torch.float64)
+    x = torch.from_numpy(fluorescence_scene((256, 256), seed=seed)).double()[None, None]
+    y = forward_model(x, fam, fam.psf(truth), *noise, generator=torch.Generator().manual_seed(seed))
+    return fam, truth, y[0, 0].numpy()
+
+
+def test_orientation_of_comas_is_read_from_a_clean_image():
+    fam, truth, y = _coma_image((0.0, 0.0))
+    wrong = truth.clone()
+    wrong[:, odd_terms(fam.noll)] *= -1
+    for start in (truth, wrong):
+        g, d = orient_odd_terms(y, fam, start.float(), 0.0)
+        assert torch.allclose(g.double(), truth.float().double()), d
+        assert d["orientation_margin"] > 0.01
+
+
+def test_orientation_undecidable_under_heavy_noise_drops_the_odd_terms():
+    fam, truth, y = _coma_image((0.05, 0.2))
+    g, d = orient_odd_terms(y, fam, truth.float(), float(np.sqrt(0.2**2 + 0.05 * y.mean())))
+    assert d["orientation"].startswith("undecidable") and bool((g == 0).all())
+
+
+def test_even_only_estimates_are_not_tested():
+    fam = ZernikeFamily(fc=0.2)
+    g = torch.tensor([[0.08, 0.02, 0, 0, 0, 0, 0, -0.05]])
+    out, d = orient_odd_terms(np.random.default_rng(0).random((128, 128)), fam, g, 0.0)
+    assert torch.equal(out, g) and d["orientation"].startswith("not tested")
