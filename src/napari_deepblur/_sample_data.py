@@ -18,8 +18,8 @@ __all__ = ["make_sample", "sample_spatially_varying", "sample_zernike"]
 
 # A fixed, clearly visible aberration for each sample (waves). Zernike: what a real microscope shows (the default
 # prior of identify()) — a slice out of focus, spherical aberration from imaging into the sample, a little
-# astigmatism. (Until 0.3.0 the sample carried all 8 terms at once, the paper's benchmark prior, which the microscope
-# prior's network does not read: 2.8 dB against 9.2 for the paper's network; on this one both score 10.8 dB.)
+# astigmatism. Before the microscope prior the sample carried all 8 terms at once (the paper's benchmark prior), which
+# the microscope prior's network does not read: 2.8 dB against 9.2 for the paper's network; on this one both 10.8 dB.
 _ZERNIKE_GAMMA = [0.10, 0.0, 0.04, 0.0, 0.0, 0.0, 0.0, -0.06]
 # defocus, tilt x, tilt y, curvature, astig 45, astig 0, off-axis astig, coma y, coma x, off-axis coma,
 # trefoil y, trefoil x, spherical

@@ -1,4 +1,4 @@
-"""Command line: ``napari-deepblur {view, deblur, bench, train, screenshots} ...``.
+"""Command line: ``napari-deepblur {view, deblur, calibrate, bench, train, screenshots} ...``.
 
 Heavy imports (torch, napari) happen inside the sub-commands so that ``--help`` is instant.
 """
@@ -176,6 +176,29 @@ def _bench_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .api.calibrate import calibrate_family
+    from .io import read_image
+
+    images = []
+    for p in args.beads:
+        try:
+            images.append(read_image(Path(p))[0])
+        except ValueError as exc:
+            raise ValueError(f"{p}: {exc}") from None
+    optics = {k: getattr(args, k) for k in ("na", "wavelength", "pixel_size") if getattr(args, k) is not None}
+    fam = calibrate_family(
+        images, psf_size=args.psf_size, energy=args.energy, n_rays=args.n_rays, optics=optics,
+        provenance={"beads": [str(p) for p in args.beads], "command": " ".join(sys.argv)},
+    )  # fmt: skip
+    path = fam.save(args.output)
+    print(f"{path}: {fam.dim} eigen-PSFs ({100 * fam.explained_energy():.1f} % of the energy) from "
+          f"{fam.provenance['n_psfs']} measured PSFs, {len(fam.kept)} rays kept")  # fmt: skip
+    return 0
+
+
 def _screenshots(args: argparse.Namespace) -> int:
     from ._widgets.screenshots import take_screenshots
 
@@ -251,13 +274,14 @@ def _train_identify(args: argparse.Namespace) -> int:
     from .training.config import IdentifyConfig
     from .training.identify import train_identify
 
-    if not family_class(args.family).trainable:
+    if not args.family_file and not family_class(args.family).trainable:
         raise SystemExit(
             f"error: the {args.family!r} family has no identification network of its own (it is identified from "
             "local estimates of the zernike network); train --family zernike instead"
         )
     cfg = _config_from_args(IdentifyConfig, args)
-    run_dir = Path(args.run_dir or f"runs/identify_{args.family}")
+    default_run = f"runs/identify_{Path(args.family_file).stem if args.family_file else args.family}"
+    run_dir = Path(args.run_dir or default_run)
     weights_dir = Path(args.weights_dir) if args.weights_dir else Path(resources_init).parent
     train_identify(cfg, run_dir, weights_dir)
     return 0
@@ -496,6 +520,18 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     bt.add_argument("--out", help="results JSON")
     bt.set_defaults(func=_bench_tune)
+
+    ca = sub.add_parser(
+        "calibrate", help="an operator family from bead images (eigen-PSFs of the measured PSFs, Model 2.1)"
+    )
+    ca.add_argument("beads", nargs="+", help="bead images: 2D, or (Z, H, W) through-focus stacks")
+    ca.add_argument("-o", "--output", required=True, help="the family file to write (.npz)")
+    ca.add_argument("--psf-size", type=int, default=31, help="side of the PSFs (odd)")
+    ca.add_argument("--energy", type=float, default=0.995, help="share of the PSFs' energy the eigen-PSFs explain")
+    ca.add_argument("--n-rays", type=int, default=None, help="rays kept by the cone simplification (default: all)")
+    for name in ("na", "wavelength", "pixel-size"):
+        ca.add_argument(f"--{name}", type=float, help="optics, recorded in the family file")
+    ca.set_defaults(func=_calibrate)
 
     sc = sub.add_parser("screenshots", help="run the widgets on the sample data and save GUI screenshots")
     sc.add_argument("--out", default="resources")

@@ -113,6 +113,7 @@ def identification_network(fam: Family, dev: torch.device, weights: str | None =
     ``weights`` file given by the user is used as it is (variant ``"user"``)."""
     from ..networks.weights import weights_path
 
+    weights = weights or getattr(fam, "identify_weights", None)  # a calibrated family's own network
     if weights is not None:
         net, train_opts, meta = load_identification(fam.name, dev, weights)
         return net, train_opts, meta, network_zoom(fam, train_opts), "user"

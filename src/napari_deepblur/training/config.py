@@ -110,6 +110,13 @@ class IdentifyConfig:
             choices=("paper", "microscope"),
         ),
     )
+    family_file: str = field(
+        default="",
+        metadata=cli(
+            "train for a family calibrated from beads (napari-deepblur calibrate): operators drawn in its cone "
+            "(Algorithm 2 of preprint 001), weights and card written beside the family file"
+        ),
+    )
     p_haze: float = field(
         default=0.0,
         metadata=cli("share of items given out-of-focus haze (a broad Gaussian blur of the object added to it)"),

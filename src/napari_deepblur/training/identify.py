@@ -30,6 +30,7 @@ from .data import synthesize
 
 __all__ = [
     "IdentifyConfig",
+    "family_weights_path",
     "psf_loss",
     "train_identify",
     "validate",
@@ -163,7 +164,7 @@ def validate(net: IdentificationNet, family, val: dict) -> dict[str, float]:
 def _save_weights(path: Path, net: IdentificationNet, cfg: IdentifyConfig, family, meta: dict) -> None:
     payload = {
         "kind": "identification",
-        "family": cfg.family,
+        "family": "calibrated" if cfg.family_file else cfg.family,
         "family_options": family.optics if family.uses_optics else {},
         "config": dict(net.config),
         "bounds": family.bounds(),
@@ -207,10 +208,12 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
         else ""
     )
     init_line = init_chain_line(meta.get("init"))
-    zernike = get_family(cfg.family).uses_optics
+    zernike = not cfg.family_file and get_family(cfg.family).uses_optics
     optics = (
         f"{json.dumps(meta['family_options'])}; applied to other microscopes by resampling the image to this cutoff"
         if zernike
+        else "none (the family's PSFs are in pixels of the bead images)"
+        if cfg.family_file
         else "none (σ in pixels of the image as given)"
     )
     resampled = (
@@ -224,6 +227,8 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
         f"γ uniform in the family range (±0.15 waves), {int(cfg.narrow_fraction * 100)} % of items scaled to the "
         "paper's narrow range (±0.075 waves)"
         if zernike
+        else "γ drawn in the cone of the measured PSFs (Algorithms 1 and 2 of preprint 001)"
+        if cfg.family_file
         else "γ uniform in the family range"
     )
     if cfg.prior == "microscope":
@@ -256,7 +261,8 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
         if zernike and cfg.coef_weight > 0
         else ""
     )
-    return f"""# Model card — identification network, family `{cfg.family}`
+    family_name = f"calibrated from beads (`{Path(cfg.family_file).name}`)" if cfg.family_file else f"`{cfg.family}`"
+    return f"""# Model card — identification network, family {family_name}
 
 * **File**: `{weights.name}` ({weights.stat().st_size / 1e6:.2f} MB), loaded with `torch.load(..., weights_only=True)`.
 * **Task**: blurry, noisy image → blur parameters γ̂ ({", ".join(meta["param_names"])}).
@@ -280,6 +286,12 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
 {header}
 {rows}
 """
+
+
+def family_weights_path(family_file: str | Path) -> Path:
+    """Where the identification weights of a calibrated family live: beside its file, ``<name>.identify.pt``."""
+    p = Path(family_file)
+    return p.with_name(p.stem + ".identify.pt")
 
 
 def write_model_card(weights: Path) -> Path:
@@ -312,8 +324,16 @@ def train_identify(
     run_dir.mkdir(parents=True, exist_ok=True)
     weights_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    options = cfg.family_options or get_family(cfg.family).canonical_options()  # the cutoff networks work at
-    family = get_family(cfg.family, **options)
+    if cfg.family_file:  # the user's own family; its weights go beside its file
+        from ..physics.calibrated import CalibratedFamily
+
+        if cfg.fc_range or cfg.prior != "paper":
+            raise ValueError("--family-file: a calibrated family has no optics to resample and no Zernike prior")
+        family = CalibratedFamily.load(cfg.family_file)
+        weights_dir = Path(cfg.family_file).parent
+    else:
+        options = cfg.family_options or get_family(cfg.family).canonical_options()  # the cutoff networks work at
+        family = get_family(cfg.family, **options)
     if not family.is_convolution:
         raise NotImplementedError("space-varying identification training is not available yet")
     net = IdentificationNet(family.dim, family.bounds(), cfg.width, tuple(cfg.blocks), spectral=cfg.spectral)
@@ -342,7 +362,8 @@ def train_identify(
     running = None
     from tqdm import tqdm
 
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"identify {cfg.family}", file=sys.stderr, mininterval=5)
+    name = "calibrated" if cfg.family_file else cfg.family
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"identify {name}", file=sys.stderr, mininterval=5)
     last = min(cfg.steps, cfg.stop_after) if cfg.stop_after else cfg.steps
     while step < last:
         scale = torch.where(
@@ -428,7 +449,7 @@ def train_identify(
     }
     if init:
         meta["init"] = init
-    weights = weights_dir / f"identify_{cfg.family}.pt"
+    weights = family_weights_path(cfg.family_file) if cfg.family_file else weights_dir / f"identify_{cfg.family}.pt"
     _save_weights(weights, net, cfg, family, meta)
     write_model_card(weights)
     log(f"wrote {weights}")
