@@ -160,4 +160,6 @@ def test_an_identification_network_trains_for_a_family_file_and_identify_uses_it
     assert fam.identify_weights == str(tmp_path / "family.identify.pt")
     res = ndb.identify(stack[3], family=fam)
     assert res.details["network"] == "user" and res.psf.shape == (31, 31) and res.gamma.shape == (fam.dim,)
+    out = ndb.deblur(stack[3], family=fam, method="l1")  # blind deblurring with the calibrated family
+    assert out.image.shape == stack[3].shape and set(out.named_gamma) == {f"c{k + 1}" for k in range(fam.dim)}
     assert main([*argv[:4], "--fc-range", "0.1", "0.3"]) == 2  # no optics to resample
