@@ -84,7 +84,8 @@ def run_deblur_bench(
                 method = {"deepblur_oracle": "deepblur", "rl_true": "rl"}.get(key, key)
                 kernel = h[0].numpy() if true else h_hat
                 extra = {"weights": weights} if weights and method == "deepblur" else {}
-                res = deblur(y, fam, noise=nz, method=method, device=device, psf=kernel, **optics, **extra)
+                res = deblur(y, fam, noise=nz, method=method, device=device, psf=kernel, prior="paper", **optics,
+                             **extra)  # fmt: skip
                 out = res.image
                 sec = time.perf_counter() - t0 + (0.0 if true else t_id)
                 snr = float("nan") if true else snr_hat
