@@ -1,5 +1,7 @@
 """Dock widgets through the npe2 manifest, driven as a user would (needs Qt + OpenGL: xvfb-run)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -440,3 +442,29 @@ def test_the_dock_says_what_the_identification_concluded(make_napari_viewer, qtb
     meta = viewer.layers["img deblurred"].metadata["napari_deepblur"]
     assert meta["prior"] == "microscope" and 0 <= meta["kept"] <= 1 and set(meta["estimate"]) == set(meta["gamma"])
     assert "detected (confidence" in w.table.value and meta["verdict"].split(":")[0] in w.table.value
+
+
+def test_calibrate_from_beads_in_the_dock(make_napari_viewer, tmp_path):
+    """Find the beads of a through-focus stack (an editable points layer), drop one, calibrate: the family file is
+    written from the beads that are left, and the eigen-PSFs are shown."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from napari_deepblur.physics.calibrated import CalibratedFamily
+    from test_calibrate import bead_stack
+
+    viewer = make_napari_viewer()
+    stack, _ = bead_stack(np.linspace(-0.1, 0.1, 5), n_beads=5)
+    viewer.add_image(stack.astype(np.float32), name="beads")
+    w = open_widget(viewer, "Calibrate from beads")
+    w.image.value = viewer.layers["beads"]
+    w.find_button.clicked.emit()
+    points = viewer.layers["beads beads"]
+    assert len(points.data) == 5 and "5 isolated bead(s)" in w.info.value
+    points.data = points.data[1:]  # the user drops one
+    w.output.value = tmp_path / "fam.npz"
+    w.calibrate_button.clicked.emit()
+    fam = CalibratedFamily.load(tmp_path / "fam.npz")
+    assert fam.provenance["layer"] == "beads" and fam.provenance["n_psfs"] == 5  # 5 planes, 4 beads averaged each
+    assert viewer.layers["beads eigen-PSFs"].data.shape == (fam.dim, 31, 31) and "saved to fam.npz" in w.info.value
+    assert w.image.value is viewer.layers["beads"]  # the dock keeps the beads, not its own result

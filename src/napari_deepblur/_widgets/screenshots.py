@@ -50,6 +50,23 @@ def _save(viewer, app, path: Path, paths: list[Path]) -> None:
     paths.append(path)
 
 
+def _bead_stack():
+    """A through-focus stack (7 planes, defocus -0.15 ... +0.15 waves, spherical -0.05) of a synthetic bead slide."""
+    import numpy as np
+    import torch
+
+    from ..physics import ZernikeFamily, forward_model
+    from ..synthetic import bead_field
+
+    fam = ZernikeFamily(fc=0.2)
+    x = torch.from_numpy(bead_field((256, 256), np.random.default_rng(1), n_beads=12)).double()[None, None]
+    planes = []
+    for z in np.linspace(-0.15, 0.15, 7):
+        h = fam.psf(torch.tensor([[z, 0, 0, 0, 0, 0, 0, -0.05]], dtype=torch.float64))
+        planes.append(forward_model(x, fam, h, 0.0, 0.0005, generator=torch.Generator().manual_seed(0))[0, 0])
+    return torch.stack(planes).numpy().astype(np.float32)
+
+
 def take_screenshots(out: str | Path, method: str = "deepblur") -> list[Path]:
     """Open napari, run each widget on the sample data as a user would (the widgets pick the layers themselves), and
     save full-window PNGs into ``out``; the last one at a laptop's 1366 x 768 with two docks open."""
@@ -89,6 +106,22 @@ def take_screenshots(out: str | Path, method: str = "deepblur") -> list[Path]:
     _run(app, w)
     _side_by_side(viewer, blurred, extra=("positions",))
     _save(viewer, app, out / "screenshot_space_varying.png", paths)
+    viewer.window.remove_dock_widget("all")
+
+    # calibrating from beads: a synthetic through-focus bead stack, beads found, family made (saved to a temp dir)
+    import tempfile
+
+    viewer.layers.clear()
+    viewer.add_image(_bead_stack(), name="bead stack", colormap="gray")
+    _, cal = viewer.window.add_plugin_dock_widget("napari-deepblur", "Calibrate from beads")
+    cal.find_button.clicked.emit()
+    with tempfile.TemporaryDirectory() as tmp:
+        cal.output.value = Path(tmp) / "family.npz"
+        cal.calibrate_button.clicked.emit()
+    viewer.layers["bead stack eigen-PSFs"].visible = False
+    viewer.dims.set_point(0, 3)
+    viewer.reset_view()
+    _save(viewer, app, out / "screenshot_calibrate.png", paths)
     viewer.window.remove_dock_widget("all")
 
     # a laptop screen: Blind deblur after a run and the PSF explorer docked together, each scrolling
