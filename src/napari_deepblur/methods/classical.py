@@ -171,6 +171,15 @@ def _div(p: torch.Tensor) -> torch.Tensor:
     return d
 
 
+def _padded(y: np.ndarray, psf: np.ndarray, operator: BlurOperator | None):
+    """``(t, op, p)``: ``y`` reflect-padded by the PSF side ``p`` as a ``(1, 1, H, W)`` double tensor, and the operator
+    on it (``operator``, or the convolution with ``psf``) — the start of the iterative methods."""
+    p = _pad_width(psf)
+    t = pad_reflect(torch.from_numpy(np.ascontiguousarray(y)).double(), p)[None, None]
+    op = operator or ConvolutionOperator(torch.from_numpy(np.asarray(psf)).double()[None], t.shape[-2:])
+    return t, op, p
+
+
 def tv_deconvolution(
     y: np.ndarray,
     psf: np.ndarray,
@@ -188,12 +197,7 @@ def tv_deconvolution(
     ``nonneg`` subject to ``x >= 0``, by projecting every primal iterate onto the constraint."""
     s = effective_sigma(y, alpha, beta) if sigma is None else float(sigma)
     mu = tv_mu(s) if mu is None else mu
-    p = _pad_width(psf)
-    t = pad_reflect(torch.from_numpy(np.ascontiguousarray(y)).double(), p)[None, None]
-    if operator is None:
-        op: BlurOperator = ConvolutionOperator(torch.from_numpy(np.asarray(psf)).double()[None], t.shape[-2:])
-    else:
-        op = operator
+    t, op, p = _padded(y, psf, operator)
     tau = sig = 1 / math.sqrt(8)
     aty = op.A_adjoint(t)
     x = t.clone()
@@ -235,9 +239,7 @@ def l1_deconvolution(
     to ``x >= 0`` (the proximal map is then a one-sided soft threshold)."""
     s = effective_sigma(y, alpha, beta) if sigma is None else float(sigma)
     mu = l1_mu(s) if mu is None else mu
-    p = _pad_width(psf)
-    t = pad_reflect(torch.from_numpy(np.ascontiguousarray(y)).double(), p)[None, None]
-    op = operator or ConvolutionOperator(torch.from_numpy(np.asarray(psf)).double()[None], t.shape[-2:])
+    t, op, p = _padded(y, psf, operator)
     # ||A||² by a few power iterations (1 for a PSF that sums to 1; a product-convolution may differ a little)
     v = torch.rand(t.shape, generator=torch.Generator().manual_seed(0), dtype=t.dtype)
     for _ in range(10):

@@ -192,27 +192,20 @@ def read_image(
 
 
 def identify_convolution(
-    x: np.ndarray,
-    fam: Family,
-    dev: torch.device,
-    *,
-    max_size: int = 768,
-    weights: str | None = None,
-    tta: bool = False,
-    prior: str = "paper",
-    noise_sigma: float = 0.0,
+    x: np.ndarray, fam: Family, dev: torch.device, *, prior: str = "paper", noise_sigma: float = 0.0, **read_options
 ) -> tuple[torch.Tensor, dict]:
     """``gamma`` ``(1, dim)`` of a convolution family for an image already validated and scaled to [0, 1], and
     details.
 
-    The network of the ``prior`` reads the image (:func:`read_image`). Under the ``"microscope"`` prior the estimate
+    The network of the ``prior`` reads the image (:func:`read_image`, which takes ``read_options``: ``max_size``,
+    ``weights``, ``tta``). Under the ``"microscope"`` prior the estimate
     then passes the evidence check (:func:`~.evidence.evidence_check`: shrunk towards the aberration-free PSF as far
     as its views disagree) and the orientation test of its comas and trefoils (:func:`~.orientation.orient_odd_terms`,
     which needs the image's noise ``noise_sigma``).
     """
     from .evidence import evidence_check, verdict
 
-    r = read_image(x, fam, dev, max_size=max_size, weights=weights, tta=tta, prior=prior)
+    r = read_image(x, fam, dev, prior=prior, **read_options)
     gamma, details = r.gamma, r.details
     if prior != "microscope" or not fam.uses_optics:  # the paper's prior: the estimate as it is
         if fam.uses_optics:
