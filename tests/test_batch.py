@@ -199,3 +199,26 @@ def test_cli_first_contact(folder, tmp_path, capsys):
     assert [f.name for f in expand_inputs([folder]) if "deblurred" in f.name or "psf" in f.name] == []
     assert main(["deblur", str(folder), "-o", str(folder), "--method", "wiener", "--skip-existing"]) == 1  # rgb, broken
     assert not any("_deblurred_deblurred" in p.name or "_psf_" in p.name for p in folder.iterdir())
+
+
+def test_a_family_file_is_read_by_each_worker_process(folder, tmp_path):
+    """BatchOptions carries the family file's path, not the family: a worker process reads it itself (here a
+    1-worker LocalCluster on a 2-plane stack); a file gone by then fails that file with the user's message."""
+    pytest.importorskip("distributed")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_calibrate import trained_family_file
+
+    path, _ = trained_family_file(tmp_path)
+    options = BatchOptions(family="calibrated", family_file=str(path), noise="none", method="wiener")
+    statuses = run_batch([folder / "movie.tif"], tmp_path / "out", options, workers=1, log=lambda m: None)
+    assert statuses == [{"input": str(folder / "movie.tif"), "ok": True, "skipped": False}]
+    side = json.loads((tmp_path / "out" / "movie.json").read_text())
+    assert side["family"] == "calibrated" and side["family_file"]["path"] == str(path.resolve())
+    names = {f"c{k + 1}" for k in range(side["family_file"]["K"])}  # the eigen-PSFs' weights
+    assert len(side["planes"]) == 2 and all(set(p["gamma"]) == names for p in side["planes"])
+    path.unlink()
+    statuses = run_batch([folder / "cells8.png"], tmp_path / "out2", options, log=lambda m: None)
+    assert not statuses[0]["ok"] and "family file not found" in statuses[0]["error"]

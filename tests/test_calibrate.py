@@ -163,3 +163,67 @@ def test_an_identification_network_trains_for_a_family_file_and_identify_uses_it
     out = ndb.deblur(stack[3], family=fam, method="l1")  # blind deblurring with the calibrated family
     assert out.image.shape == stack[3].shape and set(out.named_gamma) == {f"c{k + 1}" for k in range(fam.dim)}
     assert main([*argv[:4], "--fc-range", "0.1", "0.3"]) == 2  # no optics to resample
+
+
+def trained_family_file(folder, steps: int = 2):
+    """A small family file (a 7-plane through-focus bead stack) with an identification network trained for a couple
+    of steps beside it (a few seconds: tiny bank and validation set); returns its path and the bead stack."""
+    from napari_deepblur.training.config import IdentifyConfig
+    from napari_deepblur.training.identify import train_identify
+
+    stack, _ = bead_stack(np.linspace(-0.15, 0.15, 7), n_beads=4)
+    path = calibrate_family(stack).save(folder / "family.npz")
+    cfg = IdentifyConfig(family_file=str(path), steps=steps, batch_size=4, bank_size=16, val_every=steps, val_size=8,
+                         threads=1)  # fmt: skip
+    train_identify(cfg, folder / "run", folder, log=lambda _: None)
+    return path, stack
+
+
+def test_deblur_files_with_a_family_file_from_the_command_line(tmp_path, capsys):
+    """`deblur --family-file F` runs the batch with the calibrated family (read again by each process) and records
+    the file in the sidecar; a missing or damaged file, optics given with it, or --family beside it are usage errors.
+    """
+    import json
+
+    import tifffile
+
+    from napari_deepblur.cli import main
+
+    path, stack = trained_family_file(tmp_path)
+    tifffile.imwrite(tmp_path / "img.tif", stack[3, :128, :128].astype(np.float32))
+    out = tmp_path / "out"
+    argv = ["deblur", str(tmp_path / "img.tif"), "-o", str(out), "--method", "wiener", "--threads", "1"]
+    assert main([*argv, "--family-file", str(path)]) == 0
+    image = tifffile.imread(out / "img_deblurred.tif")
+    assert image.shape == (128, 128) and np.isfinite(image).all()
+    side = json.loads((out / "img.json").read_text())
+    assert side["family"] == "calibrated" and side["options"]["family_file"] == str(path.resolve())
+    fam = CalibratedFamily.load(path)
+    assert side["family_file"]["path"] == str(path.resolve()) and side["family_file"]["K"] == fam.dim
+    assert side["family_file"]["version"] == 1 and side["family_file"]["identify_weights"] == fam.identify_weights
+    assert set(side["planes"][0]["gamma"]) == {f"c{k + 1}" for k in range(fam.dim)} and side["optics"] == {}
+    capsys.readouterr()
+    assert main([*argv, "--family-file", str(tmp_path / "none.npz")]) == 2
+    assert "none.npz: family file not found" in capsys.readouterr().err
+    (tmp_path / "bad.npz").write_text("not a family")
+    assert main([*argv, "--family-file", str(tmp_path / "bad.npz")]) == 2
+    assert "is not a napari-deepblur family file" in capsys.readouterr().err
+    assert main([*argv, "--family-file", str(path), "--na", "1.2"]) == 2
+    assert "--na: a family file has no optics" in capsys.readouterr().err
+    assert main([*argv, "--family-file", str(path), "--family", "gaussian"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    untrained = calibrate_family(stack).save(tmp_path / "untrained.npz")
+    assert main([*argv, "--family-file", str(untrained)]) == 2
+    assert "no identification network yet" in capsys.readouterr().err
+
+
+def test_calibrating_over_a_family_file_removes_the_previous_network(tmp_path, capsys):
+    import tifffile
+
+    from napari_deepblur.cli import main
+
+    path, stack = trained_family_file(tmp_path)
+    tifffile.imwrite(tmp_path / "beads.tif", stack.astype(np.float32))
+    assert main(["calibrate", str(tmp_path / "beads.tif"), "-o", str(path)]) == 0
+    assert "removed family.identify.pt" in capsys.readouterr().err
+    assert not (tmp_path / "family.identify.pt").exists() and CalibratedFamily.load(path).identify_weights is None

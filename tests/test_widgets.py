@@ -468,3 +468,99 @@ def test_calibrate_from_beads_in_the_dock(make_napari_viewer, tmp_path):
     assert fam.provenance["layer"] == "beads" and fam.provenance["n_psfs"] == 5  # 5 planes, 4 beads averaged each
     assert viewer.layers["beads eigen-PSFs"].data.shape == (fam.dim, 31, 31) and "saved to fam.npz" in w.info.value
     assert w.image.value is viewer.layers["beads"]  # the dock keeps the beads, not its own result
+
+
+def _calibrate_module():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import test_calibrate
+
+    return test_calibrate
+
+
+def test_train_identification_in_the_calibrate_dock(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    """Calibrate and save, then Train: the network trains in the background (progress in the dock), its weights and
+    model card land beside the family file, and the Blind deblur dock reads it from the family-file entry (offered
+    the file just saved, optics greyed out) and records it in the result's provenance."""
+    import napari_deepblur._widgets.calibrate as calibrate
+    from napari_deepblur._widgets._controls import FAMILY_FILE
+
+    monkeypatch.setattr(calibrate, "TRAIN_OPTIONS", {"bank_size": 16, "batch_size": 4, "val_size": 8, "threads": 1})
+    stack, _ = _calibrate_module().bead_stack(np.linspace(-0.15, 0.15, 7), n_beads=4)
+    viewer = make_napari_viewer()
+    viewer.add_image(stack.astype(np.float32), name="beads")
+    w = open_widget(viewer, "Calibrate from beads")
+    w.image.value = viewer.layers["beads"]
+    w.output.value = tmp_path / "fam.npz"
+    w.calibrate_button.clicked.emit()
+    assert w.steps.value == 100
+    w.steps.value = 2
+    w.train_button.clicked.emit()
+    assert w.train_button.text == "Cancel training" and not w.calibrate_button.enabled
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
+    assert (tmp_path / "fam.identify.pt").exists() and (tmp_path / "fam.identify.md").exists()
+    assert "wrote fam.identify.pt" in w.train_info.value and w.calibrate_button.enabled
+    assert "--family-file" in (tmp_path / "fam.identify.md").read_text()  # the card's command reruns it
+
+    viewer.add_image(stack[3, :128, :128].astype(np.float32), name="img")
+    d = open_widget(viewer, "Blind deblur")
+    d.image.value = viewer.layers["img"]
+    assert d.family_file.native.isHidden()
+    d.family.value = FAMILY_FILE
+    assert not d.family_file.native.isHidden() and Path(d.family_file.value) == tmp_path / "fam.npz"
+    assert not d.na.enabled and not d.pixel_size.enabled and not d.prior.enabled and "not used" in d.fc_label.value
+    d.method.value = "wiener"
+    d.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: d._worker is None, timeout=60_000)
+    meta = viewer.layers["img deblurred"].metadata["napari_deepblur"]
+    assert meta["family"] == "calibrated" and meta["family_file"]["path"] == str((tmp_path / "fam.npz").resolve())
+    assert set(meta["gamma"]) == {f"c{k + 1}" for k in range(meta["family_file"]["K"])}
+    assert "eigen-PSF 1: " in d.table.value and "in :" not in d.table.value
+
+
+def test_a_bad_family_file_gives_a_message_not_a_traceback(make_napari_viewer, tmp_path):
+    from napari_deepblur._widgets._controls import FAMILY_FILE
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.rand(96, 96).astype(np.float32), name="img")
+    d = open_widget(viewer, "Blind deblur")
+    d.image.value = viewer.layers["img"]
+    d.family.value = FAMILY_FILE
+    (tmp_path / "bad.npz").write_text("not a family")
+    untrained = (
+        _calibrate_module()
+        .calibrate_family(_calibrate_module().bead_stack(np.linspace(-0.1, 0.1, 5), n_beads=4)[0])
+        .save(tmp_path / "untrained.npz")
+    )
+    for path, said in [("none.npz", "family file not found"), ("bad.npz", "not a napari-deepblur family file"),
+                       (untrained.name, "no identification network yet")]:  # fmt: skip
+        d.family_file.value = tmp_path / path
+        d.run_button.clicked.emit()
+        assert d._worker is None and said in d.status.value and "img deblurred" not in viewer.layers
+    c = open_widget(viewer, "Calibrate from beads")
+    c.output.value = tmp_path / "none.npz"
+    c.train_button.clicked.emit()
+    assert c._worker is None and "family file not found" in c.train_info.value
+
+
+def test_cancel_stops_the_training_and_writes_nothing(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    import time
+
+    import napari_deepblur._widgets.calibrate as calibrate
+
+    monkeypatch.setattr(calibrate, "TRAIN_OPTIONS", {"bank_size": 16, "batch_size": 4, "val_size": 8, "threads": 1})
+    tc = _calibrate_module()
+    tc.calibrate_family(tc.bead_stack(np.linspace(-0.1, 0.1, 5), n_beads=4)[0]).save(tmp_path / "fam.npz")
+    viewer = make_napari_viewer()
+    w = open_widget(viewer, "Calibrate from beads")
+    w.output.value = tmp_path / "fam.npz"
+    w.steps.value = 100_000
+    w.train_button.clicked.emit()
+    qtbot.waitUntil(lambda: "loss" in w.train_info.value, timeout=30_000)  # training steps
+    t0 = time.perf_counter()
+    w.train_button.clicked.emit()  # Cancel
+    qtbot.waitUntil(lambda: w._worker is None, timeout=10_000)
+    assert time.perf_counter() - t0 < 3
+    assert "cancelled" in w.train_info.value and w.train_button.text == "Train identification"
+    assert not (tmp_path / "fam.identify.pt").exists() and not (tmp_path / "fam.identify.md").exists()

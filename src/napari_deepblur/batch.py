@@ -13,6 +13,7 @@ import datetime
 import json
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from .errors import DeblurInputError, WeightsError
 from .io import IMAGE_SUFFIXES, atomic_write, read_image, sha256_file, write_tiff
 from .physics.priors import PRIOR_DEFAULT
 
-__all__ = ["BatchOptions", "expand_inputs", "output_paths", "process_file", "run_batch"]
+__all__ = ["BatchOptions", "expand_inputs", "load_family_file", "output_paths", "process_file", "run_batch"]
 
 
 @dataclass
@@ -43,6 +44,8 @@ class BatchOptions:
     prior: str = PRIOR_DEFAULT
     skip_existing: bool = False
     threads: int = 0
+    #: a family file (``napari-deepblur calibrate``) to use instead of ``family``; each process reads it itself
+    family_file: str = ""
     #: the command line that started the batch (recorded in the sidecars; workers have their own argv)
     command: str = field(default_factory=lambda: " ".join(sys.argv))
 
@@ -137,6 +140,31 @@ def resolve_file_optics(family: str, given: dict, file_pixel_um: float | None) -
     return optics, source, notes
 
 
+def load_family_file(path: str | Path, need_network: bool = False):
+    """The :class:`~napari_deepblur.physics.calibrated.CalibratedFamily` of a family file, with a message the user
+    can act on (:class:`~napari_deepblur.errors.DeblurInputError`) when the file is missing or is no family file, and,
+    with ``need_network``, when the family's identification network was never trained (a blind estimate needs it).
+    """
+    from .physics.calibrated import CalibratedFamily
+
+    p = Path(path)
+    if not p.is_file():
+        raise DeblurInputError(
+            f"{p}: family file not found (make one with napari-deepblur calibrate or the Calibrate from beads dock)"
+        )
+    try:
+        fam = CalibratedFamily.load(p)
+    except (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        said = str(exc) if "family file" in str(exc) else f"{p} is not a napari-deepblur family file ({exc})"
+        raise DeblurInputError(said) from None
+    if need_network and fam.identify_weights is None:
+        raise DeblurInputError(
+            f"{p.name} has no identification network yet ({p.stem}.identify.pt beside it): train it with "
+            f"napari-deepblur train identify --family-file {p}, or the Train button of the Calibrate from beads dock"
+        )
+    return fam
+
+
 def summarize_gamma(named: dict[str, float], n: int = 3) -> str:
     """The ``n`` largest parameters by magnitude, ``"defocus +0.081, spherical -0.040"`` (``""`` when none)."""
     top = sorted(named.items(), key=lambda kv: -abs(kv[1]))[:n]
@@ -158,8 +186,9 @@ def process_file(
         When the file cannot be read or processed, or an output would replace an input.
     """
     from . import __version__
-    from .api.provenance import result_record
+    from .api.provenance import family_file_record, result_record
     from .api.stack import deblur_planes
+    from .methods import METHODS
 
     t0 = time.perf_counter()
     path, outdir = Path(path), Path(outdir)
@@ -178,13 +207,18 @@ def process_file(
     checksum = sha256_file(path)
     planes, lead = _planes(arr)
     t_read = time.perf_counter() - t0
-    optics, pixel_source, notes = resolve_file_optics(options.family, options.optics, meta["pixel_size_um"])
+    family = options.family
+    if options.family_file:  # read here, in the process that deblurs (a dask worker reads its own copy)
+        family = load_family_file(options.family_file, need_network=not METHODS[options.method].blind)
+        optics, pixel_source, notes = {}, None, []  # its PSFs are in pixels of the bead images
+    else:
+        optics, pixel_source, notes = resolve_file_optics(options.family, options.optics, meta["pixel_size_um"])
     out = np.empty(planes.shape, dtype=np.float32)
     psfs, records = [], []
     runs = deblur_planes(
         planes,
         progress=progress,
-        family=options.family,
+        family=family,
         noise=options.noise,
         method=options.method,
         device=options.device,
@@ -220,6 +254,7 @@ def process_file(
         },
         "outputs": {k: str(v.resolve()) for k, v in outs.items()},
         "family": fam.name if fam is not None else options.family,
+        **({"family_file": family_file_record(options.family_file, family)} if options.family_file else {}),
         "optics": fam.optics if fam is not None else {},
         "pixel_size_source": pixel_source,
         "optics_notes": notes,

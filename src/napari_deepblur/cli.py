@@ -65,6 +65,24 @@ def _report_file(status: dict) -> None:
         print(f"warning: {name}: {note}", file=sys.stderr)
 
 
+def _check_family_file(args: argparse.Namespace, optics: dict) -> str:
+    """``--family-file``, checked once here (each process reads it again) and made absolute; ``""`` without one."""
+    if not args.family_file:
+        return ""
+    from pathlib import Path
+
+    from .batch import load_family_file
+    from .methods import METHODS
+
+    if optics:
+        given = ", ".join("--" + k.replace("_", "-") for k in optics)
+        raise ValueError(f"{given}: a family file has no optics to set (its PSFs are in pixels of the bead images)")
+    if args.aberrations == "none":
+        raise ValueError("--aberrations none needs a family with optics; a family file estimates its eigen-PSF mix")
+    load_family_file(args.family_file, need_network=not METHODS[args.method].blind)
+    return str(Path(args.family_file).resolve())
+
+
 def _deblur_files(args: argparse.Namespace) -> int:
     from .batch import BatchOptions, run_batch
 
@@ -75,8 +93,10 @@ def _deblur_files(args: argparse.Namespace) -> int:
         except ValueError:
             raise ValueError(f"--tile must be 'auto', 0 or a tile side in pixels, got {args.tile!r}") from None
     optics = {k: getattr(args, k) for k in ("na", "wavelength", "pixel_size", "fc") if getattr(args, k) is not None}
+    family_file = _check_family_file(args, optics)
     options = BatchOptions(
-        family=args.family,
+        family="calibrated" if family_file else args.family,
+        family_file=family_file,
         noise=args.noise,
         method=args.method,
         device=args.device,
@@ -194,6 +214,13 @@ def _calibrate(args: argparse.Namespace) -> int:
         provenance={"beads": [str(p) for p in args.beads], "command": " ".join(sys.argv)},
     )  # fmt: skip
     path = fam.save(args.output)
+    from .training.identify import family_weights_path
+
+    stale = family_weights_path(path)
+    for p in (stale, stale.with_suffix(".md")):
+        if p.exists():  # trained for the family this file held before
+            p.unlink()
+            print(f"warning: removed {p.name}: it was the previous family's network", file=sys.stderr)
     print(f"{path}: {fam.dim} eigen-PSFs ({100 * fam.explained_energy():.1f} % of the energy) from "
           f"{fam.provenance['n_psfs']} measured PSFs, {len(fam.kept)} rays kept")  # fmt: skip
     return 0
@@ -352,7 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("inputs", nargs="+", help="image files or folders (their image files)")
     d.add_argument("-o", "--output", required=True, help="output folder (created; inputs are never overwritten)")
-    d.add_argument("--family", default="zernike", choices=families, help="blur model")
+    chosen = d.add_mutually_exclusive_group()
+    chosen.add_argument("--family", default="zernike", choices=families, help="blur model")
+    chosen.add_argument(
+        "--family-file",
+        help="a family calibrated from your beads (napari-deepblur calibrate; its identification network trained "
+        "with train identify --family-file), instead of --family",
+    )
     d.add_argument("--noise", default="auto", type=_noise_arg, help=NOISE_FORMS)
     d.add_argument(
         "--method",

@@ -17,6 +17,7 @@ from ..physics import DEFAULT_OPTICS
 __all__ = [
     "Cancelled",
     "DockContainer",
+    "Failure",
     "LayerPicker",
     "OpticsNote",
     "ProgressBars",
@@ -263,6 +264,13 @@ class OpticsNote:
 
 
 # ------------------------------------------------------------------------------------------------------ messages
+class Failure:
+    """A user-facing error message carried out of a worker (a returned Exception instance would be re-raised)."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
 def notify_error(message: str) -> None:
     """Show a napari error notification (never a traceback dialog)."""
     from napari.utils.notifications import show_error
@@ -277,7 +285,9 @@ def describe_gamma(family, gamma) -> list[str]:
     params = family.parameters
     units = {p.unit for p in params}
     if len(units) == 1:
-        lines = [f"in {units.pop()}:"] + [f"{p.label}: {float(v):+.3f}" for p, v in zip(params, gamma, strict=True)]
+        unit = units.pop()  # (none for the eigen-PSF weights of a calibrated family)
+        lines = [f"in {unit}:"] if unit else []
+        lines += [f"{p.label}: {float(v):+.3f}" for p, v in zip(params, gamma, strict=True)]
     else:
         lines = [p.format(float(v)) for p, v in zip(params, gamma, strict=True)]
     return [t.replace(" (", "\n    (", 1) if len(t) > 36 else t for t in lines]

@@ -2,26 +2,61 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from magicgui.widgets import ComboBox, FloatSpinBox
 
 from ..physics import DEFAULT_OPTICS, family_class, family_classes
 
-__all__ = ["family_choices", "family_combo", "optics_spinboxes", "uses_optics"]
+__all__ = [
+    "FAMILY_FILE",
+    "family_choices",
+    "family_combo",
+    "family_label",
+    "optics_spinboxes",
+    "recent_family_file",
+    "remember_family_file",
+    "uses_optics",
+]
+
+#: The "blur model" entry of a family file (``napari-deepblur calibrate``, the Calibrate from beads dock).
+FAMILY_FILE = "calibrated (file)"
+#: Its label in the combo box.
+FAMILY_FILE_LABEL = "calibrated from beads (file)…"
+#: The family file the Calibrate dock saved last in this session (offered to the Blind deblur dock).
+_RECENT: dict[str, str] = {"family_file": ""}
 
 
-def family_choices() -> list[tuple[str, str]]:
-    """``(label, name)`` of every registered family, for a combo box."""
-    return [(cls.label or name, name) for name, cls in family_classes().items()]
+def family_choices(with_file: bool = False) -> list[tuple[str, str]]:
+    """``(label, name)`` of every registered family, for a combo box; ``with_file``: and a family file."""
+    choices = [(cls.label or name, name) for name, cls in family_classes().items()]
+    return [*choices, (FAMILY_FILE_LABEL, FAMILY_FILE)] if with_file else choices
 
 
-def family_combo(value: str = "zernike") -> ComboBox:
-    """The "blur model" combo box."""
-    return ComboBox(label="blur model", choices=family_choices(), value=value)
+def family_combo(value: str = "zernike", with_file: bool = False) -> ComboBox:
+    """The "blur model" combo box (``with_file``: with the :data:`FAMILY_FILE` entry)."""
+    return ComboBox(label="blur model", choices=family_choices(with_file), value=value)
 
 
 def uses_optics(name: str) -> bool:
-    """Whether the family called ``name`` depends on NA, wavelength and pixel size."""
-    return family_class(name).uses_optics
+    """Whether the family called ``name`` depends on NA, wavelength and pixel size (a family file does not: its PSFs
+    are in pixels of the bead images)."""
+    return name != FAMILY_FILE and family_class(name).uses_optics
+
+
+def family_label(name: str) -> str:
+    """What the combo box calls the family ``name``."""
+    return "calibrated" if name == FAMILY_FILE else family_class(name).label or name
+
+
+def remember_family_file(path: str | Path) -> None:
+    """The Calibrate dock saved (or trained) this family file: the Blind deblur dock offers it."""
+    _RECENT["family_file"] = str(path)
+
+
+def recent_family_file() -> str:
+    """The family file the Calibrate dock saved last in this session (``""`` if none)."""
+    return _RECENT["family_file"]
 
 
 def optics_spinboxes() -> tuple[FloatSpinBox, FloatSpinBox, FloatSpinBox]:

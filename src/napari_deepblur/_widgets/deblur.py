@@ -7,18 +7,29 @@ dock, and stops at the next yield or progress callback when the user presses Can
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Image, Label, PushButton, SpinBox, create_widget
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    FileEdit,
+    FloatSpinBox,
+    Image,
+    Label,
+    PushButton,
+    SpinBox,
+    create_widget,
+)
 
 from ..methods import METHODS
-from ..physics import family_class
 from ..physics.noise import NOISE_LEVELS
 from ..physics.optics import MAX_FC, MAX_FC_UNDERSAMPLED
 from ..physics.priors import PRIOR_DEFAULT, PRIORS
 from ._common import (
     DockContainer,
+    Failure,
     LayerPicker,
     OpticsNote,
     ProgressBars,
@@ -28,7 +39,7 @@ from ._common import (
     psf_thumbnail,
     result_layers,
 )
-from ._controls import family_combo, optics_spinboxes, uses_optics
+from ._controls import FAMILY_FILE, family_combo, family_label, optics_spinboxes, recent_family_file, uses_optics
 
 if TYPE_CHECKING:
     import napari
@@ -58,7 +69,14 @@ class DeblurWidget(DockContainer):
         import napari
 
         self.image = create_widget(annotation=napari.layers.Image, label="image")
-        self.family = family_combo()
+        self.family = family_combo(with_file=True)
+        self.family_file = FileEdit(
+            label="  family file",
+            mode="r",
+            filter="*.npz",
+            visible=False,
+            tooltip="a family calibrated from your beads (Calibrate from beads dock, or napari-deepblur calibrate)",
+        )
         self.na, self.wavelength, self.pixel_size = optics_spinboxes()
         self.aberrations = ComboBox(
             label="aberrations",
@@ -93,8 +111,8 @@ class DeblurWidget(DockContainer):
         self.psf_view = Image(label="PSF", visible=False)
         self.table = Label(label="estimate")
         self.extend([
-            self.image, self.family, self.na, self.wavelength, self.pixel_size, self.fc_label, self.optics_note,
-            self.aberrations, self.prior,
+            self.image, self.family, self.family_file, self.na, self.wavelength, self.pixel_size, self.fc_label,
+            self.optics_note, self.aberrations, self.prior,
             self.noise, self.alpha, self.beta, self.method, self.iterations, self.device, self.device_label,
             self.slices, self.signed, self.run_button, self.status, self.psf_view, self.table,
         ])  # fmt: skip
@@ -107,6 +125,7 @@ class DeblurWidget(DockContainer):
         self.image.changed.connect(self._on_image)
         for w in (self.na, self.wavelength, self.pixel_size, self.family, self.aberrations):
             w.changed.connect(self._update_cutoff)
+        self.family.changed.connect(self._on_family)
         self.device.changed.connect(self._update_device)
         self.method.changed.connect(self._on_method)
         self.run_button.changed.connect(self._on_run)
@@ -128,6 +147,16 @@ class DeblurWidget(DockContainer):
         if self.noise.value in NOISE_LEVELS:
             self.alpha.value, self.beta.value = NOISE_LEVELS[self.noise.value]
 
+    def _on_family(self) -> None:
+        file = self.family.value == FAMILY_FILE
+        self.family_file.visible = file
+        if file and not Path(self.family_file.value).is_file() and recent_family_file():
+            self.family_file.value = recent_family_file()  # the one the Calibrate dock saved
+
+    def _family_path(self) -> Path | None:
+        """The family file chosen (None when the blur model is a built-in family)."""
+        return Path(self.family_file.value) if self.family.value == FAMILY_FILE else None
+
     def _on_method(self) -> None:
         self.iterations.visible = METHODS[self.method.value].blind  # SelfDeblur: its iteration count
 
@@ -148,8 +177,10 @@ class DeblurWidget(DockContainer):
             w.enabled = optical
         self.prior.enabled = optical and self.aberrations.value == "estimate"
         self._optics.set_used(optical)
-        if not optical:
-            self.fc_label.value = f"not used by the {family_class(self.family.value).label} model"
+        if self.family.value == FAMILY_FILE:
+            self.fc_label.value = "not used: the family file's PSFs\nare in pixels of the bead images"
+        elif not optical:
+            self.fc_label.value = f"not used by the {family_label(self.family.value)} model"
         elif fc > MAX_FC_UNDERSAMPLED:
             self.fc_label.value = f"fc = {fc:.3f} cycles/px — too coarse to deblur (> {MAX_FC_UNDERSAMPLED}): check"
         elif fc > MAX_FC:
@@ -183,8 +214,21 @@ class DeblurWidget(DockContainer):
         if layer.rgb:
             notify_error("this is an RGB layer: split the channels (right-click › Split RGB) and deblur one channel")
             return
+        family, record = self.family.value, None
+        path = self._family_path()
+        if path is not None:  # read now: a missing or damaged file is said at once
+            from ..api.provenance import family_file_record
+            from ..batch import load_family_file
+
+            try:
+                family = load_family_file(path, need_network=not METHODS[self.method.value].blind)
+                record = family_file_record(path, family)
+            except (ValueError, OSError) as exc:
+                self.status.value = f"failed: {exc}"
+                notify_error(str(exc))
+                return
         self._picker.confirm()  # its results are added next: the picker stays on the input
-        self._start(layer)
+        self._start(layer, family, record)
 
     def _planes(self, layer):
         """(index tuples, 2D arrays) to process, following the stack option."""
@@ -198,13 +242,13 @@ class DeblurWidget(DockContainer):
         indices = list(np.ndindex(*lead))
         return indices, (data[i] for i in indices)
 
-    def _start(self, layer) -> None:
+    def _start(self, layer, family, family_record: dict | None = None) -> None:
         from napari.qt.threading import create_worker
 
         from ..api.stack import Cancelled, deblur_planes
 
         kwargs = dict(
-            family=self.family.value,
+            family=family,
             noise=self._noise_arg(),
             method=self.method.value,
             device=self.device.value,
@@ -239,11 +283,11 @@ class DeblurWidget(DockContainer):
             except Cancelled:
                 return None  # nothing is added to the viewer
             except (ValueError, RuntimeError) as exc:  # DeblurInputError, WeightsError, …: a message, not a traceback
-                return _Failure(str(exc))  # (a returned Exception instance would be re-raised by the worker)
+                return Failure(str(exc))
             return results
 
         worker = create_worker(work, _progress={"total": len(indices), "desc": f"deblurring {layer.name}"})
-        worker.returned.connect(lambda results: self._finish(layer, indices, results))
+        worker.returned.connect(lambda results: self._finish(layer, indices, results, family_record))
         worker.errored.connect(self._failed)
         worker.finished.connect(self._done)
         self._worker = worker
@@ -267,13 +311,13 @@ class DeblurWidget(DockContainer):
         self._cancel.clear()
         self.run_button.text = "Run"
 
-    def _finish(self, layer, indices, results) -> None:
+    def _finish(self, layer, indices, results, family_record: dict | None = None) -> None:
         if not self._alive[0]:
             return
         if results is None:
             self.status.value = "cancelled — nothing was changed"
             return
-        if isinstance(results, _Failure):
+        if isinstance(results, Failure):
             self._failed(results.message)
             return
         if not results:
@@ -288,6 +332,8 @@ class DeblurWidget(DockContainer):
                 image[idx] = res.image
         result_layers(self._viewer, layer, image, first, single_plane=len(results) == 1 and stack,
                       planes=results if stack else None)  # fmt: skip
+        for name in (f"{layer.name} deblurred", f"{layer.name} PSF") if family_record else ():
+            self._viewer.layers[name].metadata["napari_deepblur"]["family_file"] = family_record
         grid = getattr(first.family, "grid", None) if first.family is not None else None
         self.psf_view.set_data(psf_thumbnail(first.psf, grid))
         self.psf_view.visible = True
@@ -339,13 +385,6 @@ def _plane_note(first: tuple, lead: tuple, n: int) -> str:
     if n == 1:
         return f"plane {label} of {total} (the current slice)"
     return f"plane {label} of {total} shown; all planes\nin the layer metadata"
-
-
-class _Failure:
-    """A user-facing error message carried out of the worker."""
-
-    def __init__(self, message: str):
-        self.message = message
 
 
 def _describe(res) -> list[str]:

@@ -6,7 +6,7 @@ plane, into the JSON sidecar. Plain Python values only (JSON-serialisable).
 
 from __future__ import annotations
 
-__all__ = ["result_record", "truth_record"]
+__all__ = ["family_file_record", "result_record", "truth_record"]
 
 #: Keys of :attr:`DeblurResult.details` that describe how the image was processed in pieces.
 TILING_KEYS = ("tile", "overlap", "tiles")
@@ -45,3 +45,23 @@ def result_record(res) -> dict:
 def truth_record(family, gamma, role: str, **extra) -> dict:
     """The record of a known blur (sample data, simulations): family, optics, named γ and what the layer is."""
     return {"family": family.name, "optics": family.optics, "gamma": family.named(gamma), "role": role, **extra}
+
+
+def family_file_record(path, family) -> dict:
+    """The record of a family file (``napari-deepblur calibrate``) a result was made with: where it is, its checksum
+    and layout version, its number of eigen-PSFs ``K`` and the identification network that read the image."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..io import sha256_file
+
+    with np.load(path, allow_pickle=False) as f:
+        version = int(f["version"])
+    return {
+        "path": str(Path(path).resolve()),
+        "sha256": sha256_file(Path(path)),
+        "version": version,
+        "K": int(family.dim),
+        "identify_weights": family.identify_weights,
+    }

@@ -13,6 +13,7 @@ import platform
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -311,8 +312,26 @@ def train_identify(
     run_dir: Path,
     weights_dir: Path,
     log=print,
+    progress: Callable[[int, int, str], None] | None = None,
+    command: str | None = None,
 ) -> Path:
     """Train (or resume) and write ``identify_<family>.pt`` and its model card into ``weights_dir``.
+
+    Parameters
+    ----------
+    cfg : IdentifyConfig
+    run_dir : pathlib.Path
+        Checkpoints (an existing one is resumed).
+    weights_dir : pathlib.Path
+        Where the weights and the model card go (a calibrated family's go beside its file).
+    log : callable
+        Where the progress lines go.
+    progress : callable, optional
+        ``progress(step, total, stage)`` before the patch bank and the validation set are built and after every step
+        (the dock's progress bar); it may raise (e.g. :class:`~napari_deepblur.api.stack.Cancelled`) to stop the
+        training: the exception propagates and no weights are written.
+    command : str, optional
+        The command recorded in the model card (default: this process's command line).
 
     Returns
     -------
@@ -345,12 +364,16 @@ def train_identify(
     step, history, elapsed = load_checkpoint(ckpt_path, net, opt, sched, gen)
     if step:
         log(f"resumed from {ckpt_path} at step {step}")
+    if progress is not None:
+        progress(step, cfg.steps, "building the patch bank")
     t_bank = time.time()
     bank = PatchBank.build(
         cfg.bank_size, cfg.patch, seed=cfg.seed, mix=cfg.mix or None, holdout_every=cfg.holdout_every
     )
     counts = {k: bank.sources.count(k) for k in sorted(set(bank.sources))}
     log(f"patch bank: {counts} in {time.time() - t_bank:.0f} s")
+    if progress is not None:
+        progress(step, cfg.steps, "building the validation set")
     val = {
         **_validation_set(cfg, family),
         **_natural_validation_set(cfg, family),
@@ -414,6 +437,8 @@ def train_identify(
         running = lv if running is None else 0.98 * running + 0.02 * lv
         bar.update(1)
         bar.set_postfix(loss=f"{running:.4f}")
+        if progress is not None:
+            progress(step, last, f"loss {running:.4f}")
         if step % cfg.val_every == 0 or step == last:
             elapsed = time.time() - t0
             v = validate(net, family, val)
@@ -435,8 +460,10 @@ def train_identify(
             save_checkpoint(ckpt_path, net, opt, sched, gen, step, history, elapsed)
     bar.close()
     elapsed = time.time() - t0
+    if command is None:
+        command = "napari-deepblur " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     meta = {
-        "command": "napari-deepblur " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "",
+        "command": command,
         "config": {**asdict(cfg), "blocks": list(cfg.blocks)},
         "family_options": family.optics,
         "param_names": list(family.param_names),
