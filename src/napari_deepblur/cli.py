@@ -208,6 +208,8 @@ def _calibrate(args: argparse.Namespace) -> int:
             images.append(read_image(Path(p))[0])
         except ValueError as exc:
             raise ValueError(f"{p}: {exc}") from None
+    if args.field:
+        return _calibrate_field(args, images)
     optics = {k: getattr(args, k) for k in ("na", "wavelength", "pixel_size") if getattr(args, k) is not None}
     fam = calibrate_family(
         images, psf_size=args.psf_size, energy=args.energy, n_rays=args.n_rays, optics=optics,
@@ -223,6 +225,20 @@ def _calibrate(args: argparse.Namespace) -> int:
             print(f"warning: removed {p.name}: it was the previous family's network", file=sys.stderr)
     print(f"{path}: {fam.dim} eigen-PSFs ({100 * fam.explained_energy():.1f} % of the energy) from "
           f"{fam.provenance['n_psfs']} measured PSFs, {len(fam.kept)} rays kept")  # fmt: skip
+    return 0
+
+
+def _calibrate_field(args: argparse.Namespace, images: list) -> int:
+    """``calibrate --field``: the PSF across the field of one bead image (Model 2.2)."""
+    from .api.calibrate import calibrate_field
+
+    if len(images) != 1 or images[0].ndim != 2:
+        raise ValueError("--field takes one 2D bead image (the in-focus plane, beads spread over the field)")
+    field = calibrate_field(images[0], psf_size=args.psf_size,
+                            provenance={"beads": str(args.beads[0]), "command": " ".join(sys.argv)})  # fmt: skip
+    path = field.save(args.output)
+    print(f"{path}: the PSF across a {field.shape[0]}x{field.shape[1]} field from {len(field.positions)} beads: "
+          f"{field.basis.shape[0]} eigen-PSFs, coefficient maps of degree {field.degree}")  # fmt: skip
     return 0
 
 
@@ -562,6 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--psf-size", type=int, default=31, help="side of the PSFs (odd)")
     ca.add_argument("--energy", type=float, default=0.995, help="share of the PSFs' energy the eigen-PSFs explain")
     ca.add_argument("--n-rays", type=int, default=None, help="rays kept by the cone simplification (default: all)")
+    ca.add_argument(
+        "--field", action="store_true",
+        help="one 2D image of beads spread over the field: the PSF across the field (Model 2.2) instead of a family",
+    )  # fmt: skip
     for name in ("na", "wavelength", "pixel-size"):
         ca.add_argument(f"--{name}", type=float, help="optics, recorded in the family file")
     ca.set_defaults(func=_calibrate)

@@ -16,6 +16,7 @@ from ..methods import METHODS, Method
 from ..methods.identification import identify_normalized
 from ..methods.regularisation import effective_sigma
 from ..physics import Family
+from ..physics.calibrated_field import CalibratedField
 from ..physics.priors import PRIOR_DEFAULT
 from .params import (
     as_image2d,
@@ -109,7 +110,9 @@ def deblur(
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"`` (identification network).
     psf : array_like, optional
         A 2D PSF to use instead of the blind estimate (e.g. measured from beads); ``family`` is then ignored. For the
-        ``"spatially-varying"`` family, a ``(K, h, w)`` stack of PSFs at the grid nodes (row-major) is accepted.
+        ``"spatially-varying"`` family, a ``(K, h, w)`` stack of PSFs at the grid nodes (row-major) is accepted. A
+        :class:`~napari_deepblur.physics.calibrated_field.CalibratedField` (:func:`napari_deepblur.calibrate_field`,
+        the microscope's PSF across the field from beads) is taken as its PSFs on a 5 × 5 product-convolution grid.
     progress : callable, optional
         ``progress(done, total, stage)`` called during long work.
     tile : "auto", int or None
@@ -159,6 +162,8 @@ def deblur(
         raise DeblurInputError(f"{m.label} estimates its own kernel; with a known PSF use {others}")
     # the family is built once, and only when something needs it: the blind estimate, a PSF grid, a blind method
     fam = None
+    if isinstance(psf, CalibratedField):  # the field's PSFs on a grid of a product-convolution
+        family, psf = psf.grid_family()
     if psf is None or np.ndim(psf) == 3:
         fam = make_family(family, na=na, wavelength=wavelength, pixel_size=pixel_size, fc=fc)
     gamma, details = None, {}

@@ -22,6 +22,8 @@ def weights_path(kind: str, family: str | None = None) -> Path:
 
 def _load(path: Path, kind: str, family: str | None) -> dict:
     rebuild = f"napari-deepblur train {kind}" + (f" --family {family}" if family else "")
+    if family == "calibrated":  # a family file's network lives beside the file
+        rebuild = "napari-deepblur train identify --family-file FAMILY.npz` (or the Calibrate dock's Train button"
     what = f"for family {family!r} " if family else ""
     if not path.exists():
         raise WeightsError(
@@ -41,7 +43,8 @@ def _load(path: Path, kind: str, family: str | None) -> dict:
 
 
 @lru_cache(maxsize=8)
-def _load_identification_cpu(family: str, path: str):
+def _load_identification_cpu(family: str, path: str, mtime: float = 0.0):
+    """Cached by path and modification time: a network retrained at the same path is read again."""
     from .identification import IdentificationNet
 
     p = _load(Path(path), "identify", family)
@@ -79,11 +82,12 @@ def load_identification(family: str, device: torch.device | str = "cpu", path: s
         Training metadata (from the model card).
     """
     path = str(path or weights_path("identify", family))
-    net, opts, meta = _load_identification_cpu(family, path)
+    mtime = Path(path).stat().st_mtime if Path(path).exists() else 0.0
+    net, opts, meta = _load_identification_cpu(family, path, mtime)
     dev = torch.device(device)
     if dev.type == "cpu":
         return net, opts, meta
-    key = (family, path, str(dev))
+    key = (family, path, mtime, str(dev))
     if key not in _DEVICE_CACHE:
         import copy
 

@@ -17,6 +17,7 @@ The family lives in a versioned ``.npz`` file (:meth:`CalibratedFamily.save`, :m
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -224,7 +225,11 @@ class CalibratedFamily(Family):
                                      f"{FAMILY_FILE_VERSION}")  # fmt: skip
                 meta = json.loads(str(f["meta"]))
                 fam = cls(f["basis"], f["rays"], f["kept"], f["singular_values"], meta["optics"], meta["provenance"])
-        except (KeyError, OSError, json.JSONDecodeError) as exc:
+        except (KeyError, OSError, TypeError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path} is not a napari-deepblur family file: {exc}") from exc
+        except ValueError as exc:  # numpy's "pickled data" (a text or .npy file) and damaged arrays
+            if "version" in str(exc):
+                raise
             raise ValueError(f"{path} is not a napari-deepblur family file: {exc}") from exc
         weights = Path(path).with_name(Path(path).stem + ".identify.pt")  # `train identify --family-file`
         fam.identify_weights = str(weights) if weights.exists() else None
