@@ -264,8 +264,10 @@ def _real_set(name: str) -> dict:
 def test_the_real_bead_defocus_moves_monotonically_through_focus():
     """The pyotf bead (NA 0.85, 520 nm, 130 nm pixels, 0.3 µm steps), read under the paper's prior: the defocus the
     identification reports moves one way through planes 9-15, and the in-focus estimate is closer to the measured PSF
-    than the aberration-free one (``bench real``). The microscope prior's network does not read this bead (it answers
-    γ ≈ 0: 1.2 dB against the aberration-free 1.1 dB) — recorded in the research record."""
+    than the aberration-free one (``bench real``). The microscope prior's network alone does not read this bead (it
+    answers γ ≈ 0: 1.2 dB against the aberration-free 1.1 dB); under that prior a picture of beads is read by fitting
+    the optics to the beads (``tests/test_bead_fit.py``), whose defocus does not move monotonically (research
+    record)."""
     s = _real_set("pyotf")
     defocus = [identify(s["stack"][k], prior="paper", **s["optics"]).named_gamma["defocus"] for k in range(9, 16)]
     steps = np.diff(defocus)

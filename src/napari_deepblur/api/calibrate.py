@@ -29,16 +29,22 @@ __all__ = ["calibrate_family", "calibrate_field", "extract_beads", "find_beads"]
 REGISTRATION_ROUNDS = 2
 
 
-def find_beads(image: np.ndarray, psf_size: int = 31, threshold: float = 0.2) -> np.ndarray:
+def find_beads(
+    image: np.ndarray, psf_size: int = 31, threshold: float = 0.2, min_snr: float | None = None
+) -> np.ndarray:
     """``(n, 2)`` integer positions of isolated beads: local maxima of the lightly smoothed image above ``threshold``
-    of its range, no brighter neighbour closer than ``psf_size`` and at least half a PSF from the border."""
+    of its range (and, with ``min_snr``, that many noise deviations — the MAD of the smoothed image — above its
+    median: noise peaks then neither count as beads nor spoil a bead's isolation), no other peak closer than
+    ``psf_size`` and at least half a PSF from the border."""
     from scipy.ndimage import gaussian_filter
     from skimage.feature import peak_local_max
 
     a = gaussian_filter(np.asarray(image, dtype=np.float64), 1.0)
     a = a - np.median(a)
     half = psf_size // 2
-    peaks = peak_local_max(a, min_distance=max(2, half // 2), threshold_rel=threshold, exclude_border=half + 1)
+    floor = None if min_snr is None else min_snr * 1.4826 * float(np.median(np.abs(a)))
+    peaks = peak_local_max(a, min_distance=max(2, half // 2), threshold_rel=threshold, threshold_abs=floor,
+                           exclude_border=half + 1)  # fmt: skip
     keep = []
     for p in peaks:
         d = np.hypot(*(peaks - p).T)

@@ -198,10 +198,11 @@ def identify_convolution(
     details.
 
     The network of the ``prior`` reads the image (:func:`read_image`, which takes ``read_options``: ``max_size``,
-    ``weights``, ``tta``). Under the ``"microscope"`` prior the estimate
-    then passes the evidence check (:func:`~.evidence.evidence_check`: shrunk towards the aberration-free PSF as far
-    as its views disagree) and the orientation test of its comas and trefoils (:func:`~.orientation.orient_odd_terms`,
-    which needs the image's noise ``noise_sigma``).
+    ``weights``, ``tta``). Under the ``"microscope"`` prior, a picture of beads is answered by the optics model fitted
+    to its beads (:mod:`.bead_fit`); any other image's estimate then passes the evidence check
+    (:func:`~.evidence.evidence_check`: shrunk towards the aberration-free PSF as far as its views disagree) and the
+    orientation test of its comas and trefoils (:func:`~.orientation.orient_odd_terms`, which needs the image's noise
+    ``noise_sigma``).
     """
     from .evidence import evidence_check, verdict
 
@@ -211,8 +212,18 @@ def identify_convolution(
         if fam.uses_optics:
             details["verdict"] = verdict(fam, gamma)
         return gamma, details
+    from .bead_fit import bead_psf, fit_bead
     from .orientation import orient_odd_terms
 
+    beads, found = bead_psf(x, fam.psf_size)  # a picture of beads shows the PSF itself: fit the optics to it
+    details.update(found)
+    if beads is not None:
+        fitted, fit = fit_bead(fam, beads, gamma)
+        details.update(fit)
+        if fitted is not None:
+            details["reading"] = "beads: the optics model fitted to the beads' PSF"
+            details["verdict"] = f"{verdict(fam, fitted)} (fitted to the beads)"
+            return fitted, details
     gamma, checked = evidence_check(fam, gamma, r.views, r.n_independent)
     gamma, oriented = orient_odd_terms(x, fam, gamma, noise_sigma)
     details.update(checked, **oriented)
