@@ -28,6 +28,8 @@ BEAD_LIGHT_SHARE = 0.8
 SIGNIFICANT = 5.0
 #: PSF SNR (dB) the fitted family member must reach against the spots' PSF to be kept.
 FIT_MIN_SNR = 6.0
+#: Largest side of the (centre) crop read.
+MAX_SIDE = 1024
 #: Spots read at most (the brightest).
 MAX_BEADS = 20
 
@@ -38,6 +40,9 @@ def bead_psf(x: np.ndarray, psf_size: int) -> tuple[np.ndarray | None, dict]:
     the light — pixels :data:`SIGNIFICANT` noise deviations above the background — in their boxes)."""
     from ..api.calibrate import extract_beads, find_beads
 
+    H, W = x.shape
+    top, left = max(0, (H - MAX_SIDE) // 2), max(0, (W - MAX_SIDE) // 2)
+    x = x[top : top + MAX_SIDE, left : left + MAX_SIDE]  # a centre crop of big images, as the network reads
     background = float(np.median(x))
     noise = 1.4826 * float(np.median(np.abs(x - background)))
     light = np.where(x - background > SIGNIFICANT * noise, x - background, 0.0)  # light that is not noise
