@@ -130,10 +130,26 @@ def test_floor_scale_changes_noise_free_deepblur_only(sample):
 
     assert np.abs(run("none", 0.1) - run("none", 1.0)).max() > 1e-3
     np.testing.assert_allclose(run("high", 0.1), run("high", 1.0), atol=2e-3)
-    # the default is the family's tuned value, and the result records what was used
-    assert deblur(sample["blurred"], psf=sample["psf"], noise="none").details["floor_scale"] == FLOOR_SCALE["zernike"]
+    # the default is the family's tuned value under the paper's prior, and the result records what was used
+    res = deblur(sample["blurred"], psf=sample["psf"], noise="none", prior="paper")
+    assert res.details["floor_scale"] == FLOOR_SCALE["zernike"]
     res = deblur(sample["blurred"], "gaussian", psf=sample["psf"], noise="none", floor_scale=0.5)
     assert res.details["floor_scale"] == 0.5
+
+
+def test_the_floor_follows_the_content_under_the_microscope_prior(sample):
+    """A cell image gets the lower floor of smooth content; a picture of beads keeps the family's (a lower one draws
+    rings around points); a floor given by the user is kept."""
+    from napari_deepblur.methods.deepblur import FLOOR_SCALE, SMOOTH_FLOOR_SCALE
+
+    res = deblur(sample["blurred"], psf=sample["psf"], noise="none")
+    assert res.details["floor_scale"] == SMOOTH_FLOOR_SCALE and "not a picture of beads" in res.details["floor"]
+    beads = np.full((128, 128), 0.01)
+    for r, c in [(40, 40), (40, 90), (90, 60)]:
+        beads[r - 2 : r + 3, c - 2 : c + 3] += np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 36
+    res = deblur(beads, psf=sample["psf"], noise="none")
+    assert res.details["floor_scale"] == FLOOR_SCALE["zernike"] and "beads" in res.details["floor"]
+    assert deblur(sample["blurred"], psf=sample["psf"], noise="none", floor_scale=0.3).details["floor_scale"] == 0.3
 
 
 def test_blind_wiener_with_the_shipped_identification(sample):

@@ -149,10 +149,19 @@ def deblur(
     m = METHODS[method]
     check_aberrations(aberrations)
     check_prior(prior)
+    floor_given = "floor_scale" in method_options
     method_options = {**m.prepare(family, method_options), "nonneg": bool(nonneg)}  # checked before any work
     in_shape = np.shape(image)
     arr = as_image2d(image)
     x, offset, scale = normalize_intensity(arr, in_place=True)  # arr is our own copy
+    floor_note = None
+    zernike = (family if isinstance(family, str) else getattr(family, "name", None)) == "zernike"
+    zernike &= psf is None or (not isinstance(psf, CalibratedField) and np.ndim(psf) == 2)
+    if method == "deepblur" and prior == "microscope" and zernike and not floor_given:  # the floor follows content
+        from ..methods.deepblur import content_floor_scale
+
+        size = int(np.shape(psf)[-1]) if psf is not None else 31
+        method_options["floor_scale"], floor_note = content_floor_scale(x, method_options["floor_scale"], size)
     alpha, beta, estimated = resolve_noise(x, noise)
     # the units of (alpha, beta): x = (image - offset) / scale; the median level tells the noise std in image units
     intensity = {"offset": offset, "scale": scale, "median": float(np.median(stats_view(x)))}
@@ -192,6 +201,8 @@ def deblur(
     t_id = time.perf_counter() - t0
     side = resolve_tile(tile, x.shape, m)
     details = {**details, **m.record(method_options), "nonneg": bool(nonneg), "intensity": intensity}
+    if floor_note:
+        details["floor"] = floor_note
 
     def attempt(device: torch.device, side: int) -> tuple[np.ndarray, dict]:
         if not side:
