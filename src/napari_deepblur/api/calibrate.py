@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..errors import DeblurInputError
+from ..methods.beads import cut_bead, extract_beads, find_beads
 from ..physics.calibrated import DEFAULT_ENERGY, CalibratedFamily, eigen_psfs, simplify_cone
 from ..physics.calibrated_field import (
     MAX_COMPONENTS,
@@ -27,60 +28,6 @@ __all__ = ["calibrate_family", "calibrate_field", "extract_beads", "find_beads"]
 
 #: Rounds of registering every bead on the fitted field's PSF at its position (:func:`calibrate_field`).
 REGISTRATION_ROUNDS = 2
-
-
-def find_beads(
-    image: np.ndarray, psf_size: int = 31, threshold: float = 0.2, min_snr: float | None = None
-) -> np.ndarray:
-    """``(n, 2)`` integer positions of isolated beads: local maxima of the lightly smoothed image above ``threshold``
-    of its range (and, with ``min_snr``, that many noise deviations — the MAD of the smoothed image — above its
-    median: noise peaks then neither count as beads nor spoil a bead's isolation), no other peak closer than
-    ``psf_size`` and at least half a PSF from the border."""
-    from scipy.ndimage import gaussian_filter
-    from skimage.feature import peak_local_max
-
-    a = gaussian_filter(np.asarray(image, dtype=np.float64), 1.0)
-    a = a - np.median(a)
-    half = psf_size // 2
-    floor = None if min_snr is None else min_snr * 1.4826 * float(np.median(np.abs(a)))
-    peaks = peak_local_max(a, min_distance=max(2, half // 2), threshold_rel=threshold, threshold_abs=floor,
-                           exclude_border=half + 1)  # fmt: skip
-    keep = []
-    for p in peaks:
-        d = np.hypot(*(peaks - p).T)
-        if np.all((d == 0) | (d > psf_size)):  # isolated: no other bead inside its PSF box
-            keep.append(p)
-    return np.asarray(keep, dtype=int).reshape(-1, 2)
-
-
-def _cut_bead(img: np.ndarray, r: int, c: int, psf_size: int, shift: tuple[float, float] | None = None):
-    """One bead's PSF (or None near the border / without light): background-subtracted, moved by ``shift`` (default:
-    its intensity centroid to the centre; a Fourier shift), normalised to sum 1, not clipped."""
-    from scipy.ndimage import center_of_mass, fourier_shift
-
-    half = psf_size // 2
-    big = half + 4
-    if r - big < 0 or c - big < 0 or r + big + 1 > img.shape[0] or c + big + 1 > img.shape[1]:
-        return None
-    patch = img[r - big : r + big + 1, c - big : c + big + 1].copy()
-    rim = np.concatenate([patch[0], patch[-1], patch[:, 0], patch[:, -1]])
-    patch -= np.median(rim)
-    if shift is None:
-        cy, cx = center_of_mass(np.clip(patch, 0, None))
-        shift = (big - cy, big - cx)
-    shifted = np.fft.ifft2(fourier_shift(np.fft.fft2(patch), shift)).real
-    psf = shifted[4:-4, 4:-4]  # not clipped: the background noise stays zero-mean and the SVD leaves it out
-    return psf / psf.sum() if psf.sum() > 0 else None
-
-
-def extract_beads(image: np.ndarray, positions: np.ndarray, psf_size: int = 31) -> np.ndarray:
-    """``(n, psf_size, psf_size)`` PSFs cut out of ``image`` at ``positions``: re-centred on the bead's intensity
-    centroid (a Fourier shift), background subtracted (the median of the rim), normalised to sum 1 — not clipped at
-    0, so that the noise of the background stays zero-mean (the family's PSFs are clipped). Beads too close to the
-    border are left out."""
-    img = np.asarray(image, dtype=np.float64)
-    out = [_cut_bead(img, int(r), int(c), psf_size) for r, c in positions]
-    return np.asarray([p for p in out if p is not None]).reshape(-1, psf_size, psf_size)
 
 
 def calibrate_family(
@@ -186,7 +133,7 @@ def calibrate_field(
     if img.ndim != 2 or not np.isfinite(img).all():
         raise DeblurInputError(f"a field calibration takes one finite 2D bead image, got shape {img.shape}")
     where = find_beads(img, psf_size) if positions is None else np.asarray(positions, dtype=int).reshape(-1, 2)
-    cut = [_cut_bead(img, int(r), int(c), psf_size) for r, c in where]  # a bead on the border is dropped
+    cut = [cut_bead(img, int(r), int(c), psf_size) for r, c in where]  # a bead on the border is dropped
     where = np.asarray([p for p, c in zip(where, cut, strict=True) if c is not None]).reshape(-1, 2)
     if len(where) < 6:
         raise DeblurInputError(
@@ -248,7 +195,7 @@ def _registered(img: np.ndarray, pos: np.ndarray, model: np.ndarray, psf_size: i
     """The bead at ``pos`` cut out again, moved so that it best matches ``model`` (upsampled cross-correlation)."""
     from skimage.registration import phase_cross_correlation
 
-    first = _cut_bead(img, int(pos[0]), int(pos[1]), psf_size)
+    first = cut_bead(img, int(pos[0]), int(pos[1]), psf_size)
     shift, _, _ = phase_cross_correlation(model, first, upsample_factor=20, normalization=None)
     # _cut_bead's shift is applied to the padded patch: the centroid move plus the residual found here
     from scipy.ndimage import center_of_mass
@@ -259,5 +206,5 @@ def _registered(img: np.ndarray, pos: np.ndarray, model: np.ndarray, psf_size: i
     patch = img[r - big : r + big + 1, c - big : c + big + 1]
     patch = patch - np.median(np.concatenate([patch[0], patch[-1], patch[:, 0], patch[:, -1]]))
     cy, cx = center_of_mass(np.clip(patch, 0, None))
-    moved = _cut_bead(img, r, c, psf_size, (big - cy + shift[0], big - cx + shift[1]))
+    moved = cut_bead(img, r, c, psf_size, (big - cy + shift[0], big - cx + shift[1]))
     return first if moved is None else moved

@@ -33,6 +33,19 @@ from .tiling import DEFAULT_TILE, default_overlap, process_tiled, resolve_tile, 
 
 __all__ = ["METHODS", "DeblurResult", "deblur", "restore_with_fallback"]
 
+
+def family_is_convolution(family: str | Family) -> bool:
+    """Whether ``family`` (a name or an instance) blurs by one convolution (not a product-convolution)."""
+    from ..physics import family_class
+
+    if isinstance(family, Family):
+        return bool(family.is_convolution)
+    try:
+        return bool(family_class(family).is_convolution)
+    except (KeyError, ValueError):
+        return False
+
+
 Progress = Callable[[int, int, str], None] | None
 
 
@@ -155,9 +168,10 @@ def deblur(
     arr = as_image2d(image)
     x, offset, scale = normalize_intensity(arr, in_place=True)  # arr is our own copy
     floor_note = None
-    zernike = (family if isinstance(family, str) else getattr(family, "name", None)) == "zernike"
-    zernike &= psf is None or (not isinstance(psf, CalibratedField) and np.ndim(psf) == 2)
-    if method == "deepblur" and prior == "microscope" and zernike and not floor_given:  # the floor follows content
+    convolution = family_is_convolution(family) and (
+        psf is None or (not isinstance(psf, CalibratedField) and np.ndim(psf) == 2)
+    )
+    if method == "deepblur" and prior == "microscope" and convolution and not floor_given:  # it follows the content
         from ..methods.deepblur import content_floor_scale
 
         size = int(np.shape(psf)[-1]) if psf is not None else 31

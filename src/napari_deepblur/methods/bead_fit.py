@@ -39,7 +39,7 @@ def bead_psf(x: np.ndarray, psf_size: int) -> tuple[np.ndarray | None, dict]:
     or ``None`` when the image is not a picture of beads: no isolated spot, or less than :data:`BEAD_LIGHT_SHARE` of
     the light in their boxes — counting the pixels :data:`SIGNIFICANT` noise deviations above the background, and
     counting every pixel's excess over it."""
-    from ..api.calibrate import extract_beads, find_beads
+    from .beads import extract_beads, find_beads
 
     H, W = x.shape
     top, left = max(0, (H - MAX_SIDE) // 2), max(0, (W - MAX_SIDE) // 2)
@@ -78,7 +78,7 @@ def bead_psf(x: np.ndarray, psf_size: int) -> tuple[np.ndarray | None, dict]:
 def fit_bead(fam: Family, psf: np.ndarray, network_gamma: torch.Tensor) -> tuple[torch.Tensor | None, dict]:
     """γ ``(1, dim)`` of the family member closest to the beads' ``psf``, or ``None`` when even the best fit does not
     explain it (:data:`FIT_MIN_SNR`); details. Starts: the network's estimate, γ = 0 and ± defocus."""
-    from .identify_convolution import fit_gamma_to_psf
+    from .psf_fit import fit_gamma_to_psf
 
     target = torch.from_numpy(np.clip(psf, 0, None))
     target = target / target.sum()

@@ -16,10 +16,12 @@ from .regularisation import effective_sigma
 __all__ = ["FLOOR_SCALE", "SMOOTH_FLOOR_SCALE", "content_floor_scale", "default_floor_scale", "prepare_options",
            "run_unrolled"]  # fmt: skip
 
-#: The λ-floor scale for images that are not pictures of beads, under the microscope prior. Chosen on validation
-#: content (held-out fluorescence, held-out scikit-image, procedural; true PSF): floor scales 0.1 / 0.03 / 0.01 / 0.003
-#: gave 33.96 / 34.93 / 35.54 / 35.96 dB noise-free (Richardson–Lucy 35.66), medium noise unchanged; 0.01 kept the
-#: SSIM best. Around isolated points a floor this low draws rings, so a picture of beads keeps the family's floor.
+#: The λ-floor scale for images that are not pictures of beads, under the microscope prior, for convolution families
+#: whose own floor is higher (Zernike 0.1, a calibrated family 1.0; the Gaussian family's 0.005 stays). Chosen on
+#: validation content for the Zernike family (held-out fluorescence, held-out scikit-image, procedural; true PSF):
+#: floor scales 0.1 / 0.03 / 0.01 / 0.003 gave 33.96 / 34.93 / 35.54 / 35.96 dB noise-free (Richardson–Lucy 35.66),
+#: medium noise unchanged; 0.01 kept the SSIM best. Around isolated points a floor this low draws rings, so a picture
+#: of beads keeps the family's floor.
 SMOOTH_FLOOR_SCALE = 0.01
 
 #: family name -> :attr:`Family.floor_scale <napari_deepblur.physics.Family.floor_scale>` (read from the classes).

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..errors import DeblurInputError
 from ..networks.weights import load_identification
 from ..physics import Family
-from ._optim import adam_minimize
+from .psf_fit import fit_gamma_to_psf
 
 __all__ = [
     "BORDER",
@@ -72,27 +72,6 @@ def _undo_dihedral(t: torch.Tensor, k: int) -> torch.Tensor:
     if k >= 4:
         t = torch.flip(t, dims=(-1,))
     return torch.rot90(t, -(k % 4), dims=(-2, -1))
-
-
-def fit_gamma_to_psf(fam: Family, target: torch.Tensor, starts: torch.Tensor, n_iter: int = 60) -> torch.Tensor:
-    """The family member closest to ``target`` (a ``(h, w)`` kernel) in relative L2, by Adam from each start."""
-    import copy
-
-    if hasattr(fam, "pupil_size"):  # a coarser pupil grid is plenty for fitting (PSF 31 px from a 128 px pupil)
-        fam = copy.copy(fam)
-        fam.pupil_size = max(128, 2 * fam.psf_size)
-    target = target.double()
-    tn = target.square().sum()
-    lo, hi = fam.bounds(dtype=torch.float64).unbind(1)
-    lr = 0.003 * float((hi - lo).mean()) / 0.3
-
-    def loss_fn(g: torch.Tensor) -> torch.Tensor:
-        return ((fam.psf(g) - target).square().sum(dim=(-2, -1)) / tn).sum()
-
-    g = adam_minimize(loss_fn, starts.double(), lr=lr, n_iter=n_iter, lower=lo, upper=hi)
-    with torch.no_grad():
-        err = (fam.psf(g) - target).square().sum(dim=(-2, -1))
-    return g.detach()[int(err.argmin())][None].float()
 
 
 def network_zoom(fam: Family, train_opts: dict) -> float:
