@@ -50,5 +50,7 @@ def identify_normalized(
     else:
         from .identify_space_varying import identify_space_varying
 
-        gamma, details = identify_space_varying(x, fam, dev, weights)
+        alpha, beta = noise
+        sigma = float(np.sqrt(beta**2 + alpha * float(np.mean(x))))
+        gamma, details = identify_space_varying(x, fam, dev, weights, prior=prior, noise_sigma=sigma)
     return gamma, {**details, "aberrations": "estimated"}

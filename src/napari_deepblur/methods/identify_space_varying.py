@@ -35,9 +35,10 @@ FIELD_SHRINK = 0.5
 CONSTANT_TERMS = (0, 4, 5, 7, 8, 10, 11, 12)
 
 
-def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None):
-    """Local Zernike coefficients ``(P, 8)`` on a grid of patches and their field positions ``(P, 2)``."""
-    net, _, _, zoom, _ = identification_network(ZernikeFamily(fc=fam.fc), device, weights)
+def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None, prior: str = "paper"):
+    """Local Zernike coefficients ``(P, 8)`` on a grid of patches and their field positions ``(P, 2)``, read by the
+    network of ``prior``."""
+    net, _, _, zoom, _ = identification_network(ZernikeFamily(fc=fam.fc), device, weights, prior)
     t = resample_view(torch.from_numpy(x).float()[None, None], zoom)
     H, W = t.shape[-2:]
     b = BORDER if min(H, W) - 2 * BORDER >= 2 * 64 else 0
@@ -74,9 +75,14 @@ def _design(fam: SpaceVaryingFamily, uv: torch.Tensor) -> torch.Tensor:
     return cols.reshape(fam.dim, -1).T
 
 
-def identify_space_varying(x, fam: SpaceVaryingFamily, device, weights=None, n_iter: int = 60):
-    """``gamma`` ``(1, 13)`` of the space-varying model for the image ``x`` (scaled to [0, 1]) and details."""
-    z_hat, uv, grid = local_zernike_estimates(x, fam, device, weights)
+def identify_space_varying(
+    x, fam: SpaceVaryingFamily, device, weights=None, n_iter: int = 60, prior: str = "paper", noise_sigma: float = 0.0
+):
+    """``gamma`` ``(1, 13)`` of the space-varying model for the image ``x`` (scaled to [0, 1]) and details. The local
+    estimates and the whole-image reading of the field-independent terms use the network of ``prior`` (under
+    ``"microscope"``, the whole-image reading passes its checks: :func:`~.identify_convolution.identify_convolution`,
+    which takes the image's noise ``noise_sigma``)."""
+    z_hat, uv, grid = local_zernike_estimates(x, fam, device, weights, prior)
     M = _design(fam, uv)
     zf = z_hat.double()
     starts = []
@@ -109,7 +115,8 @@ def identify_space_varying(x, fam: SpaceVaryingFamily, device, weights=None, n_i
             final = float(loss_fn(g))
         if final < best_loss:
             best, best_loss = g, final
-    whole, _ = identify_convolution(x, ZernikeFamily(fc=fam.fc), device, weights=weights)
+    whole, whole_details = identify_convolution(x, ZernikeFamily(fc=fam.fc), device, weights=weights, prior=prior,
+                                                noise_sigma=noise_sigma)  # fmt: skip
     best = best.clone()
     field = [i for i in range(fam.dim) if i not in CONSTANT_TERMS]
     best[field] = best[field] * FIELD_SHRINK
@@ -122,5 +129,7 @@ def identify_space_varying(x, fam: SpaceVaryingFamily, device, weights=None, n_i
         "local_estimates": z_hat.numpy(),
         "local_positions": uv.numpy(),
         "fit_loss": best_loss,
+        "prior": prior,
+        "network": whole_details.get("network"),
     }
     return best.float()[None], details
