@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -84,6 +85,41 @@ class DockContainer(Container):
     def native(self):
         """The scroll area (what napari puts in the dock)."""
         return self.root_native_widget
+
+    def track_job(self) -> None:
+        """Set up the plumbing of one cancellable background job: ``_worker`` (the running one, or None),
+        ``_cancel`` (a ``threading.Event``, also set when the dock is destroyed: closing the viewer stops the job and
+        its results go nowhere) and ``_alive``."""
+        self._worker = None
+        self._cancel = threading.Event()
+        self._alive = alive = [True]
+        cancel = self._cancel  # not self: the slot runs while the Qt widget is being destroyed
+
+        def closed(*_):
+            alive[0] = False
+            cancel.set()
+
+        self.native.destroyed.connect(closed)
+
+    def job_failed(self, label: Label, exc: Exception | str, what: str = "") -> None:
+        """A job's error: said in ``label`` (``"[<what> ]failed: ..."``) and as a napari notification."""
+        if not self._alive[0]:
+            return
+        label.value = f"{what} failed: {exc}".lstrip()
+        notify_error(str(exc))
+
+    def job_ended(self, progress_attr: str) -> bool:
+        """After a job, done, cancelled or failed: forget the worker, close and drop the progress display held in the
+        attribute ``progress_attr``; whether the dock is still there (its cancel flag is then cleared)."""
+        self._worker = None
+        shown = getattr(self, progress_attr)
+        if shown is not None:
+            shown.close()
+            setattr(self, progress_attr, None)
+        if not self._alive[0]:
+            return False
+        self._cancel.clear()
+        return True
 
     def watch(self, emitter, callback) -> None:
         """Connect ``callback`` to a viewer event for as long as this widget lives."""

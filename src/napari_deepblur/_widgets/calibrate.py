@@ -36,16 +36,7 @@ class CalibrateWidget(DockContainer):
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__()
         self._viewer = viewer
-        self._worker = None
-        self._cancel = threading.Event()
-        self._alive = alive = [True]
-        cancel = self._cancel  # not self: the slot runs while the Qt widget is being destroyed
-
-        def closed(*_):  # closing the viewer stops a running training; nothing is written
-            alive[0] = False
-            cancel.set()
-
-        self.native.destroyed.connect(closed)
+        self.track_job()  # closing the viewer stops a running training; nothing is written
         self._report: _TrainReport | None = None
         import napari
 
@@ -189,21 +180,12 @@ class CalibrateWidget(DockContainer):
                                  "\nBlind deblur › blur model › calibrated (file)")  # fmt: skip
 
     def _train_failed(self, exc: Exception | str) -> None:
-        if not self._alive[0]:
-            return
-        self.train_info.value = f"training failed: {exc}"
-        notify_error(str(exc))
+        self.job_failed(self.train_info, exc, "training")
 
     def _train_done(self) -> None:
-        self._worker = None
-        if self._report is not None:
-            self._report.close()
-            self._report = None
-        if not self._alive[0]:
-            return
-        self._cancel.clear()
-        self.train_button.text = "Train identification"
-        self.calibrate_button.enabled = True
+        if self.job_ended("_report"):
+            self.train_button.text = "Train identification"
+            self.calibrate_button.enabled = True
 
 
 class _TrainReport(QObject):

@@ -6,7 +6,6 @@ dock, and stops at the next yield or progress callback when the user presses Can
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,16 +54,7 @@ class DeblurWidget(DockContainer):
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__()
         self._viewer = viewer
-        self._worker = None
-        self._cancel = threading.Event()
-        self._alive = alive = [True]
-        cancel = self._cancel  # not self: the slot runs while the Qt widget is being destroyed
-
-        def closed(*_):  # closing the viewer stops a running job; its results then go nowhere
-            alive[0] = False
-            cancel.set()
-
-        self.native.destroyed.connect(closed)
+        self.track_job()
         self._bars: ProgressBars | None = None
         import napari
 
@@ -296,20 +286,11 @@ class DeblurWidget(DockContainer):
         worker.start()
 
     def _failed(self, exc: Exception | str) -> None:
-        if not self._alive[0]:
-            return
-        self.status.value = f"failed: {exc}"
-        notify_error(str(exc))
+        self.job_failed(self.status, exc)
 
     def _done(self) -> None:
-        self._worker = None
-        if self._bars is not None:
-            self._bars.close()
-            self._bars = None
-        if not self._alive[0]:
-            return
-        self._cancel.clear()
-        self.run_button.text = "Run"
+        if self.job_ended("_bars"):
+            self.run_button.text = "Run"
 
     def _finish(self, layer, indices, results, family_record: dict | None = None) -> None:
         if not self._alive[0]:

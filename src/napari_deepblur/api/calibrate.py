@@ -197,14 +197,5 @@ def _registered(img: np.ndarray, pos: np.ndarray, model: np.ndarray, psf_size: i
 
     first = cut_bead(img, int(pos[0]), int(pos[1]), psf_size)
     shift, _, _ = phase_cross_correlation(model, first, upsample_factor=20, normalization=None)
-    # _cut_bead's shift is applied to the padded patch: the centroid move plus the residual found here
-    from scipy.ndimage import center_of_mass
-
-    half = psf_size // 2
-    big = half + 4
-    r, c = int(pos[0]), int(pos[1])
-    patch = img[r - big : r + big + 1, c - big : c + big + 1]
-    patch = patch - np.median(np.concatenate([patch[0], patch[-1], patch[:, 0], patch[:, -1]]))
-    cy, cx = center_of_mass(np.clip(patch, 0, None))
-    moved = cut_bead(img, r, c, psf_size, (big - cy + shift[0], big - cx + shift[1]))
+    moved = cut_bead(img, int(pos[0]), int(pos[1]), psf_size, nudge=(shift[0], shift[1]))
     return first if moved is None else moved

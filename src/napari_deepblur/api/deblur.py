@@ -171,11 +171,8 @@ def deblur(
     convolution = family_is_convolution(family) and (
         psf is None or (not isinstance(psf, CalibratedField) and np.ndim(psf) == 2)
     )
-    if method == "deepblur" and prior == "microscope" and convolution and not floor_given:  # it follows the content
-        from ..methods.deepblur import content_floor_scale
-
-        size = int(np.shape(psf)[-1]) if psf is not None else 31
-        method_options["floor_scale"], floor_note = content_floor_scale(x, method_options["floor_scale"], size)
+    floor_follows_content = method == "deepblur" and prior == "microscope" and convolution and not floor_given
+    floor_psf_size = int(np.shape(psf)[-1]) if psf is not None else 31
     alpha, beta, estimated = resolve_noise(x, noise)
     # the units of (alpha, beta): x = (image - offset) / scale; the median level tells the noise std in image units
     intensity = {"offset": offset, "scale": scale, "median": float(np.median(stats_view(x)))}
@@ -213,6 +210,14 @@ def deblur(
         with torch.no_grad():
             kernel = fam.psf(g.double())[0].numpy()
     t_id = time.perf_counter() - t0
+    if floor_follows_content:
+        from ..methods.deepblur import content_floor_scale
+
+        # the blind reading has already looked for beads at this PSF size: not twice
+        seen = details.get("bead_picture") if fam is not None and fam.psf_size == floor_psf_size else None
+        method_options["floor_scale"], floor_note = content_floor_scale(
+            x, method_options["floor_scale"], floor_psf_size, seen
+        )
     side = resolve_tile(tile, x.shape, m)
     details = {**details, **m.record(method_options), "nonneg": bool(nonneg), "intensity": intensity}
     if floor_note:

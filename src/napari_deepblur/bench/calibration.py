@@ -16,7 +16,6 @@ model.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ import torch
 from ..physics import NOISE_LEVELS, SpaceVaryingFamily, add_poisson_gaussian, psf_snr
 from ..physics.calibrated_field import normalised_positions
 from ..physics.zernike import diffraction_psf
+from .protocol import write_results
 
 __all__ = ["bead_field_case", "run_field_bench"]
 
@@ -129,8 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     table = "\n".join(lines)
     print(table)
     if args.out:
-        Path(args.out).with_suffix(".json").write_text(json.dumps(res, indent=1))
-        Path(args.out).with_suffix(".md").write_text(table + "\n")
+        write_results(Path(args.out).with_suffix(".json"), res, table + "\n")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from ..methods.evidence import evidence_check
 from ..methods.identify_convolution import read_image
 from ..methods.orientation import orient_odd_terms
 from ..physics import NOISE_LEVELS, ZernikeFamily, forward_model, psf_snr
+from .protocol import write_results
 from .real import FCS, _content, _sparse_gamma
 
 __all__ = ["SNR_CAP", "readings", "score_rules"]
@@ -147,8 +148,7 @@ def main(argv=None) -> None:
     text = "\n".join(lines)
     print(text)
     if args.out:
-        Path(args.out).with_suffix(".json").write_text(json.dumps(rows, indent=1))
-        Path(args.out).with_suffix(".md").write_text(text + "\n")
+        write_results(Path(args.out).with_suffix(".json"), rows, text + "\n")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,9 @@ def find_beads(
     return np.asarray(keep, dtype=int).reshape(-1, 2)
 
 
-def cut_bead(img: np.ndarray, r: int, c: int, psf_size: int, shift: tuple[float, float] | None = None):
-    """One bead's PSF (or None near the border / without light): background-subtracted, moved by ``shift`` (default:
-    its intensity centroid to the centre; a Fourier shift), normalised to sum 1, not clipped."""
+def cut_bead(img: np.ndarray, r: int, c: int, psf_size: int, nudge: tuple[float, float] = (0.0, 0.0)):
+    """One bead's PSF (or None near the border / without light): background-subtracted, its intensity centroid moved
+    to the centre and then by ``nudge`` pixels (one Fourier shift), normalised to sum 1, not clipped."""
     from scipy.ndimage import center_of_mass, fourier_shift
 
     half = psf_size // 2
@@ -43,9 +43,8 @@ def cut_bead(img: np.ndarray, r: int, c: int, psf_size: int, shift: tuple[float,
     patch = img[r - big : r + big + 1, c - big : c + big + 1].copy()
     rim = np.concatenate([patch[0], patch[-1], patch[:, 0], patch[:, -1]])
     patch -= np.median(rim)
-    if shift is None:
-        cy, cx = center_of_mass(np.clip(patch, 0, None))
-        shift = (big - cy, big - cx)
+    cy, cx = center_of_mass(np.clip(patch, 0, None))
+    shift = (big - cy + nudge[0], big - cx + nudge[1])
     shifted = np.fft.ifft2(fourier_shift(np.fft.fft2(patch), shift)).real
     psf = shifted[4:-4, 4:-4]  # not clipped: the background noise stays zero-mean and the SVD leaves it out
     return psf / psf.sum() if psf.sum() > 0 else None

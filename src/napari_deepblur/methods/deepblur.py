@@ -38,13 +38,17 @@ def default_floor_scale(family: str | Family) -> float:
         return 1.0
 
 
-def content_floor_scale(x: np.ndarray, floor_scale: float, psf_size: int) -> tuple[float, str]:
+def content_floor_scale(
+    x: np.ndarray, floor_scale: float, psf_size: int, bead_picture: bool | None = None
+) -> tuple[float, str]:
     """``(floor scale, why)`` for the image ``x`` (2D, in [0, 1]) under the microscope prior: the family's
-    ``floor_scale`` for a picture of beads or puncta (:func:`~.bead_fit.bead_psf`), else at most
-    :data:`SMOOTH_FLOOR_SCALE`."""
-    from .bead_fit import bead_psf
+    ``floor_scale`` for a picture of beads or puncta (:func:`~.bead_fit.bead_psf`, unless ``bead_picture`` already
+    says), else at most :data:`SMOOTH_FLOOR_SCALE`."""
+    if bead_picture is None:
+        from .bead_fit import bead_psf
 
-    if bead_psf(x, psf_size)[0] is not None:
+        bead_picture = bead_psf(x, psf_size)[0] is not None
+    if bead_picture:
         return floor_scale, "a picture of beads: the family's λ floor (a lower one draws rings around points)"
     if floor_scale <= SMOOTH_FLOOR_SCALE:
         return floor_scale, "the family's λ floor"

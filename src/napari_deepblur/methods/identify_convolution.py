@@ -195,7 +195,7 @@ def identify_convolution(
     from .orientation import orient_odd_terms
 
     beads, found = bead_psf(x, fam.psf_size)  # a picture of beads shows the PSF itself: fit the optics to it
-    details.update(found)
+    details.update(found, bead_picture=beads is not None)
     if beads is not None:
         fitted, fit = fit_bead(fam, beads, gamma)
         details.update(fit)
