@@ -13,7 +13,7 @@ import torch
 
 from ..errors import DeblurInputError
 from ..methods import METHODS, Method
-from ..methods.identification import identify_normalized
+from ..methods.identification import answer_psf, identify_normalized
 from ..methods.regularisation import effective_sigma
 from ..physics import Family
 from ..physics.calibrated_field import CalibratedField
@@ -207,8 +207,7 @@ def deblur(
             x, fam, dev, aberrations=check_aberrations(aberrations, fam), prior=prior, noise=(alpha, beta)
         )
         gamma = g[0].numpy()
-        with torch.no_grad():
-            kernel = fam.psf(g.double())[0].numpy()
+        kernel = answer_psf(fam, g.double(), details)
     t_id = time.perf_counter() - t0
     if floor_follows_content:
         from ..methods.deepblur import content_floor_scale

@@ -9,7 +9,7 @@ from ..physics import Family
 from ..physics.priors import PRIOR_DEFAULT, PRIORS
 from . import ABERRATIONS
 
-__all__ = ["identify_normalized"]
+__all__ = ["answer_psf", "identify_normalized"]
 
 
 def identify_normalized(
@@ -54,3 +54,13 @@ def identify_normalized(
         sigma = float(np.sqrt(beta**2 + alpha * float(np.mean(x))))
         gamma, details = identify_space_varying(x, fam, dev, weights, prior=prior, noise_sigma=sigma)
     return gamma, {**details, "aberrations": "estimated"}
+
+
+def answer_psf(fam: Family, gamma: torch.Tensor, details: dict) -> np.ndarray:
+    """The PSF (grid) of an identification's answer: ``details["psf"]`` when the answer is not a family member (the
+    ``"paper"`` prior's blend; taken out of ``details``), else the family's PSF of ``gamma``; in ``gamma``'s dtype."""
+    psf = details.pop("psf", None)
+    if psf is not None:
+        return torch.as_tensor(psf)[0].to(gamma.dtype).numpy()
+    with torch.no_grad():
+        return fam.psf(gamma)[0].numpy()

@@ -171,7 +171,14 @@ def read_image(
 
 
 def identify_convolution(
-    x: np.ndarray, fam: Family, dev: torch.device, *, prior: str = "paper", noise_sigma: float = 0.0, **read_options
+    x: np.ndarray,
+    fam: Family,
+    dev: torch.device,
+    *,
+    prior: str = "paper",
+    noise_sigma: float = 0.0,
+    blend: bool = True,
+    **read_options,
 ) -> tuple[torch.Tensor, dict]:
     """``gamma`` ``(1, dim)`` of a convolution family for an image already validated and scaled to [0, 1], and
     details.
@@ -181,14 +188,21 @@ def identify_convolution(
     to its beads (:mod:`.bead_fit`); any other image's estimate then passes the evidence check
     (:func:`~.evidence.evidence_check`: shrunk towards the aberration-free PSF as far as its views disagree) and the
     orientation test of its comas and trefoils (:func:`~.orientation.orient_odd_terms`, which needs the image's noise
-    ``noise_sigma``).
+    ``noise_sigma``). Under the ``"paper"`` prior an optical family's answer is a PSF, not a member: the estimate's PSF
+    blended with the prior's mean PSF as far as the noise asks (:func:`~.evidence.blend_with_prior_mean`;
+    ``details["psf"]``, ``details["blend"]``), unless ``blend`` is off (then the estimate as it is).
     """
     from .evidence import evidence_check, verdict
 
     r = read_image(x, fam, dev, prior=prior, **read_options)
     gamma, details = r.gamma, r.details
-    if prior != "microscope" or not fam.uses_optics:  # the paper's prior: the estimate as it is
-        if fam.uses_optics:
+    if prior != "microscope" or not fam.uses_optics:  # the paper's prior: blended with its image-free answer
+        if fam.uses_optics and blend:
+            from .evidence import blend_with_prior_mean
+
+            details["psf"], blended = blend_with_prior_mean(fam, gamma, noise_sigma)
+            details.update(blended)
+        elif fam.uses_optics:
             details["verdict"] = verdict(fam, gamma)
         return gamma, details
     from .bead_fit import bead_psf, fit_bead

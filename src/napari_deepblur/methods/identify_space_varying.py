@@ -116,7 +116,7 @@ def identify_space_varying(
         if final < best_loss:
             best, best_loss = g, final
     whole, whole_details = identify_convolution(x, ZernikeFamily(fc=fam.fc), device, weights=weights, prior=prior,
-                                                noise_sigma=noise_sigma)  # fmt: skip
+                                                noise_sigma=noise_sigma, blend=False)  # fmt: skip
     best = best.clone()
     field = [i for i in range(fam.dim) if i not in CONSTANT_TERMS]
     best[field] = best[field] * FIELD_SHRINK
