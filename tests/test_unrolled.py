@@ -109,9 +109,11 @@ def test_train_commands_build_their_configs(monkeypatch, tmp_path):
     monkeypatch.setattr(tdeblur, "train_deblur", lambda cfg, run, weights: seen.setdefault("deblur", (cfg, run)))
     monkeypatch.setattr(tidentify, "train_identify", lambda cfg, run, weights: seen.setdefault("identify", cfg))
     argv = ["train", "deblur", "--steps", "7", "--p-identified", "0.5", "--p-perturb", "0.25", "--init", "w.pt"]
+    argv += ["--fcs", "0.2", "0.35"]
     assert main([*argv, "--mix", "train400=3,skimage=1", "--run-dir", str(tmp_path), "--identify-weights", "i"]) == 0
     cfg, run = seen["deblur"]
     assert (cfg.steps, cfg.p_identified, cfg.p_perturb, cfg.init, run) == (7, 0.5, 0.25, "w.pt", tmp_path)
+    assert tuple(cfg.fcs) == (0.2, 0.35)  # undersampled cutoffs (pixel-integrated PSFs) can be trained on
     assert cfg.identify_weights == "i"
     assert cfg.mix == {"train400": 3.0, "skimage": 1.0}
     argv = ["train", "identify", "--family", "gaussian", "--steps", "3", "--mix", "dead_leaves=1", "--loss", "db"]

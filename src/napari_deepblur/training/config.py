@@ -145,7 +145,10 @@ class DeblurConfig:
     widths: tuple[int, ...] = field(default=(16, 32, 64), metadata=cli("U-Net channels per scale"))
     n_res: int = field(default=1, metadata=cli("residual blocks per scale"))
     lr: float = field(default=1e-3, metadata=cli("learning rate"))
-    fcs: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25)
+    fcs: tuple[float, ...] = field(
+        default=(0.1, 0.15, 0.2, 0.25),
+        metadata=cli("Zernike cutoffs trained on (above 0.25: pixel-integrated PSFs)", nargs="+", type=float),
+    )
     p_gaussian: float = 0.25
     p_perturb: float = field(default=0.5, metadata=cli("share of items deblurred with a perturbed operator"))
     perturb: float = 0.2
