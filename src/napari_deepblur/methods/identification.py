@@ -25,9 +25,9 @@ def identify_normalized(
 ) -> tuple[torch.Tensor, dict]:
     """``gamma`` ``(1, dim)`` and details for an image already validated and scaled to [0, 1] (the core of
     :func:`napari_deepblur.identify`): the family's network for a convolution family
-    (:func:`~.identify_convolution.identify_convolution`, which takes ``options`` ``max_size`` and ``tta``), local
-    Zernike estimates
-    fitted by the field model for a space-varying one (:func:`~.identify_space_varying.identify_space_varying`).
+    (:func:`~.identify_convolution.identify_convolution`, which takes ``options`` ``max_size``, ``tta`` and
+    ``blend``), local Zernike estimates fitted by the field model for a space-varying one
+    (:func:`~.identify_space_varying.identify_space_varying`).
     ``aberrations="none"`` skips the estimate: γ = 0, the aberration-free (diffraction-limited) PSF of the optics.
     ``details["aberrations"]`` says which was used. ``prior`` (:data:`~napari_deepblur.physics.priors.PRIORS`) picks
     the network and, for ``"microscope"``, adds the evidence check and the orientation test (which reads the image's

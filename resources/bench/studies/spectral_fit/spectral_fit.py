@@ -146,12 +146,14 @@ def fit_spectrum(
     temper: float = 1.0,
     lr_g: float = 0.003,
     lr_c: float = 0.05,
+    free: list[int] | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """γ ``(1, dim)`` maximising the Whittle likelihood of ``y``'s periodogram plus the spectrum prior, from each of
     ``starts`` ``(s, dim)`` (the best kept), and details (the objective at the start and at the answer).
 
     ``noise_sigma``: the noise standard deviation of ``y`` (2D array in [0, 1]). ``temper`` scales the likelihood
-    (1: the windows counted as independent)."""
+    (1: the windows counted as independent). ``free``: the entries of γ fitted (default all; the others keep the
+    start's values)."""
     import copy
 
     prior = prior or SpectrumPrior.shipped()
@@ -172,6 +174,7 @@ def fit_spectrum(
         d = c - mu
         return weight * (torch.log(P) + Iu / P).sum() + 0.5 * d @ Q @ d
 
+    fixed = [] if free is None else [k for k in range(starts.shape[-1]) if k not in free]
     best = None
     for g0 in starts.double():
         # the sharp spectrum that explains the periodogram under the start's OTF, as the start of c
@@ -186,6 +189,8 @@ def fit_spectrum(
         opt_g, opt_c = Adam([g], lr=lr_g), Adam([c], lr=lr_c)
         for _ in range(n_iter):
             objective(g, c).backward()
+            if fixed:
+                g.grad[fixed] = 0
             opt_g.step()
             opt_c.step()
             with torch.no_grad():
