@@ -167,6 +167,21 @@ def test_fine_tuning_with_a_natural_hold_out(tmp_path, monkeypatch):
     assert "Fine-tuned from" in card and "natural high" in card and "every 3-th file" in card
 
 
+def test_training_against_one_member_of_each_reflection_pair(tmp_path):
+    """--canonical-orientation / --odd-share run, are recorded in the card, and tell identify() that the network's
+    comas and trefoils have a size but no orientation."""
+    from napari_deepblur.methods.identify_convolution import reads_up_to_reflection
+
+    small = dict(family="zernike", batch_size=2, crop=64, patch=96, bank_size=6, width=4, blocks=(1, 1), val_size=2)
+    cfg = IdentifyConfig(steps=1, val_every=1, canonical_orientation=True, odd_share=1.0, prior="microscope", **small)
+    w = train_identify(cfg, tmp_path / "run", tmp_path / "weights", log=lambda _: None)
+    meta = json.loads(torch.load(w, weights_only=True)["meta"])
+    assert meta["config"]["canonical_orientation"] and meta["config"]["odd_share"] == 1.0
+    assert reads_up_to_reflection(meta) and not reads_up_to_reflection({"config": {}})
+    card = w.with_suffix(".md").read_text()
+    assert "point-reflection pair" in card and "coma or trefoil" in card
+
+
 def test_predict_tiled_averages_the_features_of_training_sized_views():
     fam = get_family("zernike", fc=0.2)
     torch.manual_seed(0)

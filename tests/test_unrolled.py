@@ -117,9 +117,10 @@ def test_train_commands_build_their_configs(monkeypatch, tmp_path):
     assert cfg.identify_weights == "i"
     assert cfg.mix == {"train400": 3.0, "skimage": 1.0}
     argv = ["train", "identify", "--family", "gaussian", "--steps", "3", "--mix", "dead_leaves=1", "--loss", "db"]
-    assert main(argv) == 0
+    assert main([*argv, "--canonical-orientation", "--odd-share", "0.25"]) == 0
     icfg = seen["identify"]
     assert (icfg.family, icfg.steps, icfg.mix, icfg.loss) == ("gaussian", 3, {"dead_leaves": 1.0}, "db")
+    assert (icfg.canonical_orientation, icfg.odd_share, icfg.reflection_invariant) == (True, 0.25, False)
 
 
 def test_deblur_training_with_identified_operators_reports_blind_validation(tmp_path):

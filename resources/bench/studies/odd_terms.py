@@ -1,7 +1,7 @@
 # A study (issue 19, comas and trefoils end to end).
-# PYTHONPATH=src python resources/bench/studies/odd_terms.py microscope|paper [ALPHA BETA]
+# PYTHONPATH=src python resources/bench/studies/odd_terms.py microscope|paper [ALPHA BETA] [WEIGHTS]
 """Study: correlation between estimated and true coma/trefoil coefficients on validation content (noiseless unless
-``ALPHA BETA`` are given). :func:`validation_pictures` and :func:`odd_case` are shared with
+``ALPHA BETA`` are given; ``WEIGHTS``: an identification weights file instead of the shipped one). :func:`validation_pictures` and :func:`odd_case` are shared with
 ``odd_terms_spectral.py``."""
 
 import collections
@@ -43,7 +43,7 @@ def odd_case(fam, g: torch.Generator) -> torch.Tensor:
     return gam
 
 
-def main(mode: str, noise: tuple[float, float]) -> None:
+def main(mode: str, noise: tuple[float, float], weights: str | None = None) -> None:
     from napari_deepblur.physics import forward_model
 
     fam = ZernikeFamily(fc=0.2)
@@ -57,7 +57,8 @@ def main(mode: str, noise: tuple[float, float]) -> None:
             else:
                 gam = odd_case(fam, g)
             y = forward_model(torch.from_numpy(p)[None, None], fam, fam.psf(gam), *noise, generator=g)[0, 0].numpy()
-            r = identify(y, fc=0.2, noise=noise, prior="paper" if mode == "paper" else "microscope")
+            r = identify(y, fc=0.2, noise=noise, prior="paper" if mode == "paper" else "microscope",
+                         weights=weights)
             tru.append(gam[0, odd].numpy())
             est.append(r.gamma[odd])
             raw.append(np.array(list(r.details["estimate"].values()))[odd])
@@ -75,4 +76,8 @@ def main(mode: str, noise: tuple[float, float]) -> None:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    main(sys.argv[1], (0.0, 0.0) if len(sys.argv) < 3 else (float(sys.argv[2]), float(sys.argv[3])))
+    main(
+        sys.argv[1],
+        (0.0, 0.0) if len(sys.argv) < 3 else (float(sys.argv[2]), float(sys.argv[3])),
+        sys.argv[4] if len(sys.argv) > 4 else None,
+    )

@@ -137,14 +137,20 @@ def blend_weight(noise_sigma: float) -> float:
     return BLEND_MIN + (BLEND_MAX - BLEND_MIN) / (1.0 + (max(noise_sigma, 0.0) / BLEND_SIGMA) ** 2)
 
 
-def blend_with_prior_mean(fam: Family, gamma: torch.Tensor, noise_sigma: float) -> tuple[torch.Tensor, dict]:
+def blend_with_prior_mean(
+    fam: Family, gamma: torch.Tensor, noise_sigma: float, pair: bool = False
+) -> tuple[torch.Tensor, dict]:
     """The ``"paper"`` prior's answer: the estimate's PSF blended with the prior's mean PSF, ``(1, h, w)`` float64
-    (not a family member), and details (``blend``: the estimate's weight; ``verdict`` in words)."""
-    from ..physics.priors import prior_mean_psf
+    (not a family member), and details (``blend``: the estimate's weight; ``verdict`` in words). With ``pair`` the
+    estimate's PSF is the mean of ``h(gamma)`` and its point reflection (an orientation the image does not decide)."""
+    from ..physics.priors import odd_terms, prior_mean_psf
 
     w = blend_weight(noise_sigma)
     with torch.no_grad():
-        psf = w * fam.psf(gamma.double()) + (1.0 - w) * prior_mean_psf(fam)
+        h = fam.psf(gamma.double())
+        if pair and odd_terms(fam.noll):
+            h = 0.5 * (h + torch.flip(h, dims=(-2, -1)))
+        psf = w * h + (1.0 - w) * prior_mean_psf(fam)
     words = verdict(fam, gamma).replace("aberrations detected: ", "the network reads ")
     return psf, {
         "blend": round(w, 3),

@@ -120,6 +120,17 @@ class NetworkReading:
     views: torch.Tensor
     n_independent: float
     details: dict
+    #: The network reads comas and trefoils up to orientation (:func:`reads_up_to_reflection`): its answer is one
+    #: member of the pair {h, h(-x)}, and the orientation is for the image to decide.
+    up_to_reflection: bool = False
+
+
+def reads_up_to_reflection(meta: dict) -> bool:
+    """Whether a network (its model card ``meta``) was trained to read the PSF up to its point reflection
+    (``train identify --canonical-orientation`` or ``--reflection-invariant``): its comas and trefoils have a size
+    but an arbitrary orientation. A network trained against the true orientation answers them ≈ 0 instead."""
+    cfg = meta.get("config", {})
+    return bool(cfg.get("canonical_orientation") or cfg.get("reflection_invariant"))
 
 
 def read_image(
@@ -167,7 +178,8 @@ def read_image(
     if tta:  # start from the untransformed view's estimate (the 7 others describe rotated/flipped PSFs)
         gamma = fit_gamma_to_psf(fam, mean_psf, gammas[:1])
     details["estimate"] = fam.named(gamma[0].numpy())
-    return NetworkReading(gamma, views, max(1.0, view.shape[-2] * view.shape[-1] / tile**2), details)
+    n_independent = max(1.0, view.shape[-2] * view.shape[-1] / tile**2)
+    return NetworkReading(gamma, views, n_independent, details, reads_up_to_reflection(meta))
 
 
 def identify_convolution(
@@ -178,6 +190,7 @@ def identify_convolution(
     prior: str = "paper",
     noise_sigma: float = 0.0,
     blend: bool = True,
+    read_odd: bool = True,
     **read_options,
 ) -> tuple[torch.Tensor, dict]:
     """``gamma`` ``(1, dim)`` of a convolution family for an image already validated and scaled to [0, 1], and
@@ -190,23 +203,38 @@ def identify_convolution(
     orientation test of its comas and trefoils (:func:`~.orientation.orient_odd_terms`, which needs the image's noise
     ``noise_sigma``). Under the ``"paper"`` prior an optical family's answer is a PSF, not a member: the estimate's PSF
     blended with the prior's mean PSF as far as the noise asks (:func:`~.evidence.blend_with_prior_mean`;
-    ``details["psf"]``, ``details["blend"]``), unless ``blend`` is off (then the estimate as it is).
+    ``details["psf"]``, ``details["blend"]``), unless ``blend`` is off (then the estimate as it is). Under either
+    prior a low-noise image's comas and trefoils are read from the image (:func:`~.orientation.refine_odd_terms`),
+    unless ``read_odd`` is off (the space-varying model's whole-image reading: a convolution does not describe its
+    image, and that reading was not validated with it).
     """
     from .evidence import evidence_check, verdict
 
     r = read_image(x, fam, dev, prior=prior, **read_options)
     gamma, details = r.gamma, r.details
     if prior != "microscope" or not fam.uses_optics:  # the paper's prior: blended with its image-free answer
+        pair = False
+        if fam.uses_optics:
+            from .orientation import orient_odd_terms, refine_odd_terms
+
+            refined = {}
+            if read_odd:  # low noise: read from the image
+                gamma, refined = refine_odd_terms(x, fam, gamma, noise_sigma)
+            details.update(refined)
+            if not refined and r.up_to_reflection:  # which of the pair: the image decides, or the mean of both
+                gamma, oriented = orient_odd_terms(x, fam, gamma, noise_sigma, undecided="pair" if blend else "zero")
+                details.update(oriented)
+                pair = bool(oriented.get("orientation_undecided"))
         if fam.uses_optics and blend:
             from .evidence import blend_with_prior_mean
 
-            details["psf"], blended = blend_with_prior_mean(fam, gamma, noise_sigma)
+            details["psf"], blended = blend_with_prior_mean(fam, gamma, noise_sigma, pair=pair)
             details.update(blended)
         elif fam.uses_optics:
             details["verdict"] = verdict(fam, gamma)
         return gamma, details
     from .bead_fit import bead_psf, fit_bead
-    from .orientation import orient_odd_terms
+    from .orientation import ODD_MIN_GAIN, orient_odd_terms, refine_odd_terms
 
     beads, found = bead_psf(x, fam.psf_size)  # a picture of beads shows the PSF itself: fit the optics to it
     details.update(found, bead_picture=beads is not None)
@@ -218,7 +246,11 @@ def identify_convolution(
             details["verdict"] = f"{verdict(fam, fitted)} (fitted to the beads)"
             return fitted, details
     gamma, checked = evidence_check(fam, gamma, r.views, r.n_independent)
-    gamma, oriented = orient_odd_terms(x, fam, gamma, noise_sigma)
+    oriented = {}
+    if read_odd:  # low noise: read from the image
+        gamma, oriented = refine_odd_terms(x, fam, gamma, noise_sigma, ODD_MIN_GAIN)
+    if not oriented:
+        gamma, oriented = orient_odd_terms(x, fam, gamma, noise_sigma)
     details.update(checked, **oriented)
     details["verdict"] = verdict(fam, gamma)
     return gamma, details

@@ -21,9 +21,17 @@ import torch
 
 from ..errors import DeblurInputError
 from ..physics import ZernikeFamily, diffraction_psf
+from ..physics.priors import odd_terms
 from ..physics.spacevarying import SpaceVaryingFamily
 from ._optim import adam_minimize
-from .identify_convolution import BORDER, TRAIN_CROP, identification_network, identify_convolution, resample_view
+from .identify_convolution import (
+    BORDER,
+    TRAIN_CROP,
+    identification_network,
+    identify_convolution,
+    reads_up_to_reflection,
+    resample_view,
+)
 
 __all__ = ["identify_space_varying", "local_zernike_estimates"]
 
@@ -38,7 +46,8 @@ CONSTANT_TERMS = (0, 4, 5, 7, 8, 10, 11, 12)
 def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None, prior: str = "paper"):
     """Local Zernike coefficients ``(P, 8)`` on a grid of patches and their field positions ``(P, 2)``, read by the
     network of ``prior``."""
-    net, _, _, zoom, _ = identification_network(ZernikeFamily(fc=fam.fc), device, weights, prior)
+    zern = ZernikeFamily(fc=fam.fc)
+    net, _, meta, zoom, _ = identification_network(zern, device, weights, prior)
     t = resample_view(torch.from_numpy(x).float()[None, None], zoom)
     H, W = t.shape[-2:]
     b = BORDER if min(H, W) - 2 * BORDER >= 2 * 64 else 0
@@ -65,6 +74,11 @@ def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None, pr
     with torch.no_grad():
         # patches above the training crop are read as a grid of crop-sized views (features averaged), like identify()
         z = torch.cat([net.predict_tiled(batch[k : k + 8], PATCH) for k in range(0, len(batch), 8)]).float().cpu()
+    if reads_up_to_reflection(meta):
+        # a network that reads comas and trefoils up to orientation answers each patch with one member of its pair,
+        # chosen per patch: no field model fits those signs, and a small patch cannot decide them. The symmetric
+        # answer (0), as a network trained against the true orientation gives.
+        z[:, odd_terms(zern.noll)] = 0
     return z, torch.tensor(uv, dtype=torch.float32), (ny, nx)
 
 
@@ -116,7 +130,7 @@ def identify_space_varying(
         if final < best_loss:
             best, best_loss = g, final
     whole, whole_details = identify_convolution(x, ZernikeFamily(fc=fam.fc), device, weights=weights, prior=prior,
-                                                noise_sigma=noise_sigma, blend=False)  # fmt: skip
+                                                noise_sigma=noise_sigma, blend=False, read_odd=False)  # fmt: skip
     best = best.clone()
     field = [i for i in range(fam.dim) if i not in CONSTANT_TERMS]
     best[field] = best[field] * FIELD_SHRINK

@@ -21,6 +21,7 @@ __all__ = [
     "PAPER_RANGE",
     "PRIORS",
     "PRIOR_DEFAULT",
+    "odd_sparse_gamma",
     "odd_terms",
     "prior_mean_psf",
     "sample_prior",
@@ -78,6 +79,26 @@ def sparse_gamma(noll, n: int, generator, amplitude=(0.05, 0.15), k_max: int = 2
         amp = lo + (hi - lo) * torch.rand(k, generator=generator, dtype=torch.float64)
         sign = torch.where(torch.rand(k, generator=generator) < 0.5, -1.0, 1.0).double()
         g[i, terms] = (amp * sign).to(dtype)
+    return g
+
+
+def odd_sparse_gamma(noll, n: int, generator, amplitude=(0.02, 0.15), dtype=None):
+    """``(n, len(noll))`` γ with 1–2 non-zero terms each, at least one of them a coma or trefoil
+    (:func:`odd_terms`), amplitudes uniform in ``amplitude`` with random signs (the second term, if any, drawn with
+    the microscope prior's term weights). Training emphasis on the odd terms (``train identify --odd-share``)."""
+    import torch
+
+    dtype = dtype or torch.float32
+    odd = odd_terms(noll)
+    g = sparse_gamma(noll, n, generator, amplitude, 1, MICROSCOPE_PRIOR["term_weights"], dtype)
+    lo, hi = amplitude
+    for i in range(n):
+        k = odd[int(torch.randint(len(odd), (1,), generator=generator))]
+        amp = lo + (hi - lo) * float(torch.rand(1, generator=generator))
+        sign = -1.0 if float(torch.rand(1, generator=generator)) < 0.5 else 1.0
+        if float(torch.rand(1, generator=generator)) < 0.5:  # a single odd term
+            g[i] = 0
+        g[i, k] = amp * sign
     return g
 
 

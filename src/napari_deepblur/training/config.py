@@ -129,6 +129,22 @@ class IdentifyConfig:
             flag="reflection-invariant",
         ),
     )
+    canonical_orientation: bool = field(
+        default=False,
+        metadata=cli(
+            "PSF loss against one member of the point-reflection pair (the largest coma/trefoil positive: "
+            "methods.orientation.canonical_orientation): the network reads the size of the odd terms, the "
+            "orientation is decided at inference",
+            flag="canonical-orientation",
+        ),
+    )
+    odd_share: float = field(
+        default=0.0,
+        metadata=cli(
+            "share of the items redrawn with 1-2 aberrations, one of them a coma or trefoil (training emphasis: "
+            "physics.priors.odd_sparse_gamma; the stated prior is unchanged)"
+        ),
+    )
 
 
 @dataclass

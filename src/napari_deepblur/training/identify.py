@@ -21,10 +21,11 @@ import torch
 
 from ..datasets import PatchBank, find_train400, train400_split
 from ..methods.identify_convolution import resample_view
+from ..methods.orientation import canonical_orientation
 from ..networks.identification import IdentificationNet
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, blur, get_family, psf_snr
 from ..physics.noise import MAX_ALPHA, MAX_BETA
-from ..physics.priors import sample_prior
+from ..physics.priors import odd_sparse_gamma, sample_prior
 from ._checkpoint import init_chain_line, init_from, load_checkpoint, save_checkpoint, warmup_cosine
 from .config import IdentifyConfig
 from .data import synthesize
@@ -256,6 +257,16 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
     )
     if cfg.reflection_invariant:
         loss_text += ", the smaller of the errors against h(γ) and its point reflection (comas and trefoils up to sign)"
+    if cfg.canonical_orientation:
+        loss_text += (
+            ", against the member of the point-reflection pair whose largest coma/trefoil is positive (the network "
+            "reads the size of the odd terms; their orientation is decided at inference)"
+        )
+    if cfg.odd_share:
+        loss_text += (
+            f"; {cfg.odd_share:.0%} of the items redrawn with 1–2 aberrations including a coma or trefoil "
+            "(emphasis, not the stated prior)"
+        )
     coef = (
         f" plus a sign-invariant coefficient loss (weight {cfg.coef_weight}, faded out over the first "
         f"{int(cfg.coef_fade * 100)} % of steps) that gets training off the flat start of the PSF loss"
@@ -402,6 +413,11 @@ def train_identify(
             zoom = source.fc / family.fc
             crop = min(cfg.crop, int((cfg.patch - 2 * (family.psf_size // 2 + 1)) * zoom) // 2 * 2)
         gamma = sample_prior(family, cfg.batch_size, "microscope", gen) if cfg.prior == "microscope" else None
+        if cfg.odd_share > 0:
+            if gamma is None:
+                gamma = family.sample(cfg.batch_size, generator=gen) * scale[:, None]
+            odd_items = torch.rand(cfg.batch_size, generator=gen) < cfg.odd_share
+            gamma = torch.where(odd_items[:, None], odd_sparse_gamma(family.noll, cfg.batch_size, gen), gamma)
         batch = synthesize(
             bank,
             source,
@@ -422,6 +438,9 @@ def train_identify(
             o0, o1 = (y.shape[-2] - crop) // 2, (y.shape[-1] - crop) // 2
             y = y[..., o0 : o0 + crop, o1 : o1 + crop]
             psf = family.psf(batch.gamma)  # the same aberrations, as the network's family sees them
+        if cfg.canonical_orientation:  # the target: one member of the reflection pair (the network reads sizes)
+            flipped = canonical_orientation(batch.gamma, family.noll)[1]
+            psf = torch.where(flipped[:, None, None], torch.flip(psf, dims=(-2, -1)), psf)
         g_hat = net(y)
         loss = psf_loss(family, g_hat, psf, cfg.loss, reflection=cfg.reflection_invariant)
         w_coef = cfg.coef_weight * max(0.0, 1.0 - step / max(1.0, cfg.coef_fade * cfg.steps))
