@@ -87,6 +87,7 @@ def normalized_sparsity(x: torch.Tensor) -> float:
 
 
 def _centre(x, side: int) -> torch.Tensor:
+    """The centre ``side × side`` crop (at most) of a 2D image, ``(1, 1, h, w)`` float64."""
     y = torch.as_tensor(x, dtype=torch.float64)
     H, W = y.shape
     top, left = max(0, (H - side) // 2), max(0, (W - side) // 2)
@@ -115,22 +116,26 @@ def refine_odd_terms(
     y = _centre(x, REFINE_SIDE)
     start = gamma.detach().double().clone()
     start[:, odd] = 0
-    mask = torch.zeros_like(start)
-    mask[:, odd] = 1
-    lo, hi = fam.bounds(dtype=torch.float64).unbind(1)
-    p = start.clone().requires_grad_(True)
+
+    def member(p: torch.Tensor) -> torch.Tensor:  # the even terms kept, the odd ones p
+        g = start.clone()
+        g[:, odd] = p
+        return g
+
+    lo, hi = fam.bounds(dtype=torch.float64)[odd].unbind(1)
+    p = torch.zeros(1, len(odd), dtype=torch.float64, requires_grad=True)
     opt = torch.optim.Adam([p], lr=REFINE_LR)
     before = None
     with torch.enable_grad():  # callers may read images under no_grad (training's validation, the widgets)
         for _ in range(REFINE_STEPS):
             opt.zero_grad()
-            loss = _sparsity(wiener(y, fam.psf(start + (p - start) * mask), REFINE_LAMBDA))
+            loss = _sparsity(wiener(y, fam.psf(member(p)), REFINE_LAMBDA))
             before = float(loss.detach()) if before is None else before
             loss.backward()
             opt.step()
             with torch.no_grad():
                 p.copy_(torch.maximum(torch.minimum(p, hi), lo))
-    out = (start + (p.detach() - start) * mask).to(gamma.dtype)
+    out = member(p.detach()).to(gamma.dtype)
     with torch.no_grad():
         after = float(_sparsity(wiener(y, fam.psf(out.double()), REFINE_LAMBDA)))
     gain = (before - after) / before
@@ -165,10 +170,7 @@ def orient_odd_terms(
         change = float((h - torch.flip(h, dims=(-2, -1))).square().sum() / h.square().sum())
         if change < REFLECTION_MIN_CHANGE:
             return gamma, {"orientation": "not tested (odd aberrations too small to matter)"}
-        y = torch.as_tensor(x, dtype=torch.float64)
-        H, W = y.shape
-        top, left = max(0, (H - MAX_SIDE) // 2), max(0, (W - MAX_SIDE) // 2)
-        y = y[top : top + MAX_SIDE, left : left + MAX_SIDE][None, None]
+        y = _centre(x, MAX_SIDE)
         lam = max(1e-3, 0.3 * noise_sigma**2 / max(float(y.var()), 1e-12))
         scores = [normalized_sparsity(wiener(y, fam.psf(g.double()), lam)) for g in (gamma, flipped)]
     margin = abs(scores[1] - scores[0]) / min(scores)
