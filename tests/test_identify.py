@@ -282,8 +282,8 @@ def test_the_real_bead_defocus_moves_monotonically_through_focus():
     identification reports moves one way through planes 9-15, and the in-focus estimate is closer to the measured PSF
     than the aberration-free one (``bench real``). The microscope prior's network alone does not read this bead (it
     answers γ ≈ 0: 1.2 dB against the aberration-free 1.1 dB); under that prior a picture of beads is read by fitting
-    the optics to the beads (``tests/test_bead_fit.py``), whose defocus does not move monotonically (research
-    record)."""
+    the optics to the beads (``tests/test_bead_fit.py``), whose defocus does not move monotonically; read as one
+    stack (``identify_bead_stack``) it does (``test_the_real_bead_stack_reads_its_defocus_one_way_through_focus``)."""
     s = _real_set("pyotf")
     defocus = [identify(s["stack"][k], prior="paper", **s["optics"]).named_gamma["defocus"] for k in range(9, 16)]
     steps = np.diff(defocus)

@@ -1,5 +1,6 @@
 """Type stub of :mod:`napari_deepblur`: the public API, loaded lazily at run time (lazy_loader)."""
 
+from .api.bead_stack import BeadStackResult, identify_bead_stack
 from .api.calibrate import calibrate_family, calibrate_field
 from .api.deblur import DeblurResult, deblur
 from .api.identify import IdentifyResult, identify
@@ -12,6 +13,7 @@ __version__: str
 
 __all__ = [
     "METHODS",
+    "BeadStackResult",
     "CalibratedFamily",
     "CalibratedField",
     "DeblurInputError",
@@ -23,4 +25,5 @@ __all__ = [
     "calibrate_field",
     "deblur",
     "identify",
+    "identify_bead_stack",
 ]

@@ -242,6 +242,42 @@ def _calibrate_field(args: argparse.Namespace, images: list) -> int:
     return 0
 
 
+def _bead_stack(args: argparse.Namespace) -> int:
+    """``bead-stack``: the microscope's aberrations from a through-focus bead stack (phase diversity)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from .api.bead_stack import identify_bead_stack
+    from .io import atomic_write, read_image, write_tiff
+
+    try:
+        stack, meta = read_image(Path(args.stack))
+    except ValueError as exc:
+        raise ValueError(f"{args.stack}: {exc}") from None
+    pixel = args.pixel_size or meta.get("pixel_size_um")
+    z_step = args.z_step or meta.get("imagej", {}).get("spacing")
+    missing = [n for n, v in (("--na", args.na), ("--wavelength", args.wavelength), ("--pixel-size", pixel),
+                              ("--z-step", z_step)) if v is None]  # fmt: skip
+    if missing:
+        raise ValueError(f"{args.stack}: give {', '.join(missing)} (the file does not state them)")
+    res = identify_bead_stack(stack, float(z_step), na=args.na, wavelength=args.wavelength, pixel_size=float(pixel),
+                              refractive_index=args.refractive_index, psf_size=args.psf_size)  # fmt: skip
+    n = res.details["refractive_index"]
+    print(f"{args.stack}: {res.details['beads']} bead(s), {len(res.defocus)} planes, z step {z_step:g}, refractive "
+          f"index {n:g}{' (assumed from the NA)' if res.details['refractive_index_assumed'] else ''}")  # fmt: skip
+    print(f"focus at plane {res.focus_plane:.2f} (0-based); aberrations at focus (waves):")
+    for line in (p.format(float(v)) for p, v in zip(res.family.parameters, res.gamma, strict=True)):
+        print(f"  {line}")
+    print("defocus by plane (waves): " + " ".join(f"{k}:{v:+.3f}" for k, v in enumerate(res.defocus)))
+    print("fit by plane (PSF SNR, dB): " + " ".join(f"{k}:{v:.1f}" for k, v in enumerate(res.fit_snr)))
+    if args.output:
+        out = Path(args.output)
+        atomic_write(out, lambda tmp: write_tiff(tmp, res.psf.astype(np.float32), {}))
+        print(f"{out}: the PSF at focus ({res.psf.shape[0]}x{res.psf.shape[1]}, sums to 1)")
+    return 0
+
+
 def _screenshots(args: argparse.Namespace) -> int:
     from ._widgets.screenshots import take_screenshots
 
@@ -585,6 +621,19 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("na", "wavelength", "pixel-size"):
         ca.add_argument(f"--{name}", type=float, help="optics, recorded in the family file")
     ca.set_defaults(func=_calibrate)
+
+    bs_ = sub.add_parser(
+        "bead-stack", help="the microscope's aberrations and PSF from a through-focus stack of beads (phase diversity)"
+    )
+    bs_.add_argument("stack", help="a (Z, Y, X) TIFF of beads through focus")
+    bs_.add_argument("--z-step", type=float, help="focus step between planes (default: the file's ImageJ spacing)")
+    bs_.add_argument("--na", type=float, help="numerical aperture (required)")
+    bs_.add_argument("--wavelength", type=float, help="emission wavelength, in the unit of the steps (e.g. µm)")
+    bs_.add_argument("--pixel-size", type=float, help="pixel size (default: the file's)")
+    bs_.add_argument("--refractive-index", type=float, help="of the medium the focus moves in (default: from the NA)")
+    bs_.add_argument("--psf-size", type=int, default=31, help="side of the PSF (odd)")
+    bs_.add_argument("-o", "--output", help="write the PSF at focus to this TIFF")
+    bs_.set_defaults(func=_bead_stack)
 
     sc = sub.add_parser("screenshots", help="run the widgets on the sample data and save GUI screenshots")
     sc.add_argument("--out", default="resources")

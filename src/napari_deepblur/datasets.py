@@ -286,7 +286,8 @@ def _slice(stack: np.ndarray, plane: int | None = None) -> np.ndarray:
 def measured_sets() -> list[dict]:
     """The measured sets in ``../shared/data/microscopy/`` (an empty list when absent): ``id``, ``name``, a 2D
     ``image`` (the in-focus / middle slice), the 2D ``psf`` measured on the same microscope (sums to 1), ``optics``
-    (None when the data do not state them), ``note``, and for the pyotf bead its whole through-focus ``stack``."""
+    (None when the data do not state them), ``note``, and for the pyotf bead its whole through-focus ``stack``,
+    ``z_step`` and ``refractive_index``."""
     root = find_shared_folder("data", "microscopy")
     if root is None:
         return []
@@ -298,7 +299,8 @@ def measured_sets() -> list[dict]:
         stack = tifffile.imread(bead)
         sets.append({"id": "pyotf", "name": "pyotf bead (plane 12)", "image": _slice(stack, 12),
                      "psf": measured_psf(stack, 12), "stack": stack,
-                     "optics": {"na": 0.85, "wavelength": 0.52, "pixel_size": 0.13},
+                     "optics": {"na": 0.85, "wavelength": 0.52, "pixel_size": 0.13}, "z_step": 0.3,
+                     "refractive_index": 1.0,
                      "note": "optics from the file name; PSF = the bead itself, background subtracted"})  # fmt: skip
     mpi = root / "bian_beads_psf"
     if (mpi / "psf.tif").exists():

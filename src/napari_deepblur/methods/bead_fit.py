@@ -20,7 +20,7 @@ import torch
 from ..physics import Family, psf_snr
 from ..physics.priors import odd_terms
 
-__all__ = ["BEAD_LIGHT_SHARE", "FIT_MIN_SNR", "bead_psf", "fit_bead"]
+__all__ = ["BEAD_LIGHT_SHARE", "FIT_MIN_SNR", "bead_psf", "fit_bead", "fit_bead_stack", "stack_bead_psfs"]
 
 #: Share of the image's light (above its background) that must lie inside the isolated spots' boxes.
 BEAD_LIGHT_SHARE = 0.8
@@ -102,3 +102,103 @@ def fit_bead(fam: Family, psf: np.ndarray, network_gamma: torch.Tensor) -> tuple
     if not (snr >= FIT_MIN_SNR and torch.isfinite(gamma).all()):
         return None, details
     return gamma.float(), details
+
+
+def stack_bead_psfs(stack: np.ndarray, positions: np.ndarray, weights: np.ndarray, psf_size: int) -> np.ndarray:
+    """``(Z, psf_size, psf_size)``: the beads of a through-focus ``stack`` ``(Z, H, W)`` at ``positions``, each cut out
+    of every plane around one centre (its intensity centroid over the whole stack, so the planes stay registered),
+    background-subtracted (the median of the box's rim, plane by plane), averaged with ``weights``, clipped at 0 and
+    normalised to sum 1 per plane. Beads too close to the border are left out (an empty result if none is left)."""
+    from scipy.ndimage import center_of_mass, fourier_shift
+
+    big = psf_size // 2 + 4
+    Z, H, W = stack.shape
+    out, used = np.zeros((Z, psf_size, psf_size)), 0.0
+    for (r, c), w in zip(positions, weights, strict=True):
+        if r - big < 0 or c - big < 0 or r + big + 1 > H or c + big + 1 > W:
+            continue
+        box = stack[:, r - big : r + big + 1, c - big : c + big + 1].astype(np.float64)
+        rims = np.concatenate([box[:, 0], box[:, -1], box[:, :, 0], box[:, :, -1]], axis=1)
+        box = box - np.median(rims, axis=1)[:, None, None]
+        cy, cx = center_of_mass(np.clip(box.sum(0), 0, None))
+        shift = (big - cy, big - cx)
+        for k in range(Z):
+            plane = np.fft.ifft2(fourier_shift(np.fft.fft2(box[k]), shift)).real[4:-4, 4:-4]
+            out[k] += w * plane
+        used += w
+    if used == 0:
+        return np.zeros((0, psf_size, psf_size))
+    out = np.clip(out, 0, None)
+    total = out.sum(axis=(1, 2), keepdims=True)
+    return np.where(total > 0, out / np.where(total > 0, total, 1), 0.0)
+
+
+def fit_bead_stack(
+    fam: Family, psfs: torch.Tensor, z: torch.Tensor, per_unit: torch.Tensor, n_iter: int = 200
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Phase diversity: the aberrations shared by the planes of a through-focus bead stack.
+
+    Parameters
+    ----------
+    fam : Family
+        A Zernike family with the stack's optics.
+    psfs : torch.Tensor
+        ``(Z, h, w)`` the beads' PSF on each plane (sum 1).
+    z : torch.Tensor
+        ``(Z,)`` each plane's focus position relative to the reference plane (the unit of the wavelength).
+    per_unit : torch.Tensor
+        ``(dim,)`` the coefficients one unit of focus shift adds (:func:`~napari_deepblur.physics.zernike.
+        focus_shift_coefficients`).
+
+    Returns
+    -------
+    gamma : torch.Tensor
+        ``(dim,)`` float64, the aberrations at the reference plane: plane ``k`` is the member ``gamma + z[k] *
+        per_unit``, fitted to all planes at once (least squares in PSF space, relative to each plane's norm; Adam from
+        three defocus starts, the best kept). The focus shift between planes, known from the stage, lifts the sign
+        ambiguity of the even terms that one plane leaves (up to the convention of ``per_unit``).
+    defocus : torch.Tensor
+        ``(Z,)`` the defocus (waves) of each plane read on its own with the shared aberrations kept: the focus position
+        whose member is closest to that plane's PSF (a grid of 401 positions over ±1.2 waves of defocus).
+    details : dict
+        ``fit_snr`` per plane (dB, the shared fit), ``plane_snr`` (the per-plane reading).
+    """
+    import copy
+
+    from ._optim import adam_minimize
+
+    if hasattr(fam, "pupil_size"):  # a coarse pupil grid is plenty for a 31-px PSF
+        fam = copy.copy(fam)
+        fam.pupil_size = max(64, 2 * fam.psf_size)
+    psfs, z, per_unit = psfs.double(), z.double(), per_unit.double()
+    norms = psfs.square().sum(dim=(-2, -1))
+    names = [p.name for p in fam.parameters]
+    i_def = names.index("defocus")
+
+    def members(g: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:  # (S, dim), (Z,) -> (S, Z, h, w)
+        planes = g[:, None, :] + shift[None, :, None] * per_unit[None, None, :]
+        return fam.psf(planes.reshape(-1, fam.dim)).reshape(g.shape[0], len(shift), *psfs.shape[-2:])
+
+    def loss(g: torch.Tensor) -> torch.Tensor:
+        return ((members(g, z) - psfs[None]).square().sum(dim=(-2, -1)) / norms).sum()
+
+    starts = torch.zeros(3, fam.dim, dtype=torch.float64)
+    starts[:, i_def] = torch.tensor([-0.2, 0.0, 0.2], dtype=torch.float64)
+    found = adam_minimize(loss, starts, lr=0.003, n_iter=n_iter)
+    with torch.no_grad():
+        fits = members(found, z)
+        err = ((fits - psfs[None]).square().sum(dim=(-2, -1)) / norms).sum(1)
+        best = int(err.argmin())
+        gamma, fit = found[best], fits[best]
+        step = float(per_unit[i_def])
+        grid = torch.linspace(-1.2, 1.2, 401, dtype=torch.float64)  # defocus (waves) → focus position
+        positions = (grid - gamma[i_def]) / step
+        defocus, plane_snr = torch.zeros(len(z), dtype=torch.float64), []
+        candidates = fam.psf(gamma[None] + positions[:, None] * per_unit[None])
+        for k in range(len(z)):
+            e = (candidates - psfs[k][None]).square().sum(dim=(-2, -1))
+            i = int(e.argmin())
+            defocus[k] = grid[i]
+            plane_snr.append(round(float(psf_snr(psfs[k][None], candidates[i][None])), 2))
+        fit_snr = [round(float(psf_snr(psfs[k][None], fit[k][None])), 2) for k in range(len(z))]
+    return gamma, defocus, {"fit_snr": fit_snr, "plane_snr": plane_snr}

@@ -10,7 +10,14 @@ from .operators import BlurOperator, ConvolutionOperator, ProductConvolutionOper
 from .optics import DEFAULT_OPTICS, MAX_FC, MAX_FC_UNDERSAMPLED, cutoff_frequency, oversampling
 from .registry import available_families, family_class, family_classes, get_family, register_family
 from .spacevarying import SpaceVaryingFamily, grid_nodes, partition_of_unity
-from .zernike import NOLL_NAMES, ZernikeFamily, diffraction_psf, noll_to_nm, zernike_polynomial
+from .zernike import (
+    NOLL_NAMES,
+    ZernikeFamily,
+    diffraction_psf,
+    focus_shift_coefficients,
+    noll_to_nm,
+    zernike_polynomial,
+)
 
 __all__ = [
     "DEFAULT_OPTICS",
@@ -40,6 +47,7 @@ __all__ = [
     "estimate_noise",
     "family_class",
     "family_classes",
+    "focus_shift_coefficients",
     "forward_model",
     "gaussian_psf",
     "get_family",
