@@ -470,6 +470,40 @@ def test_calibrate_from_beads_in_the_dock(make_napari_viewer, tmp_path):
     assert w.image.value is viewer.layers["beads"]  # the dock keeps the beads, not its own result
 
 
+def test_the_aberrations_of_a_bead_stack_in_the_calibrate_dock(make_napari_viewer, qtbot):
+    """A through-focus bead stack with physical units: the z step and pixel size come from the layer, the medium
+    follows the NA until chosen, and *Aberrations from the stack* adds the PSF at focus and says the focus plane and
+    the largest aberrations."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_bead_fit import _bead_stack
+
+    stack, _ = _bead_stack([0.0, 0.0, 0.06, 0.0, 0.0, 0.0, 0.0, -0.05], n_planes=9, focus=4.0)
+    viewer = make_napari_viewer()
+    viewer.add_image(stack.astype(np.float32), name="beads", scale=(0.3, 0.13, 0.13), units=("um", "um", "um"))
+    w = open_widget(viewer, "Calibrate from beads")
+    w.image.value = viewer.layers["beads"]
+    w.na.value = 1.4
+    assert w.medium.value == 1.518  # oil for NA 1.4
+    w.na.value = 0.85
+    assert w.medium.value == 1.0
+    w.wavelength.value = 0.52
+    w.stack_button.clicked.emit()
+    assert w.z_step.value == pytest.approx(0.3) and w.pixel_size.value == pytest.approx(0.13)
+    qtbot.waitUntil(lambda: w._stack_worker is None, timeout=60_000)
+    psf = viewer.layers["beads PSF"].data
+    assert psf.shape == (31, 31) and abs(float(psf.sum()) - 1) < 1e-4
+    assert "focus at plane 4.0 (3 beads)" in w.stack_info.value, w.stack_info.value
+    assert "astigmatism 0° +0.060 waves" in w.stack_info.value and "spherical -0.050" in w.stack_info.value
+    assert "coma" not in w.stack_info.value  # nothing below 0.01 waves is named
+    assert viewer.layers["beads PSF"].scale[-1] == pytest.approx(0.13)  # the stack's lateral units
+    assert w.image.value is viewer.layers["beads"] and w.stack_button.enabled
+    w.medium.value = 1.333  # chosen by the user: the NA no longer moves it
+    w.na.value = 1.4
+    assert w.medium.value == 1.333
+
+
 def _calibrate_module():
     import sys
 

@@ -1,6 +1,8 @@
 """Calibrate-from-beads dock widget: find the beads (a points layer the user can edit), then build and save the
 microscope's own PSF family (:func:`napari_deepblur.calibrate_family`) and train its identification network in the
-background (:func:`napari_deepblur.training.identify.train_identify`, progress bar, Cancel)."""
+background (:func:`napari_deepblur.training.identify.train_identify`, progress bar, Cancel); or read the aberrations of
+a through-focus bead stack (:func:`napari_deepblur.identify_bead_stack`, in the background: the PSF at focus as a layer,
+the focus plane and the largest aberrations in the dock)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import FileEdit, FloatSpinBox, Label, PushButton, SpinBox, create_widget
+from magicgui.widgets import ComboBox, FileEdit, FloatSpinBox, Label, PushButton, SpinBox, create_widget
 from qtpy.QtCore import QObject, Signal
 
-from ._common import DockContainer, Failure, LayerPicker, is_psf_layer, notify_error, set_or_add_image
-from ._controls import remember_family_file
+from ..physics.optics import default_refractive_index
+from ._common import (
+    DockContainer,
+    Failure,
+    LayerPicker,
+    is_psf_layer,
+    layer_units,
+    notify_error,
+    set_or_add_image,
+)
+from ._controls import optics_spinboxes, remember_family_file
 
 if TYPE_CHECKING:
     import napari
@@ -26,6 +37,8 @@ EIGEN_SUFFIX = " eigen-PSFs"
 #: Options of the dock's training besides its steps (``napari-deepblur train identify`` takes the same): a smaller
 #: patch bank than the command's default, validated every 50 steps and at the end.
 TRAIN_OPTIONS = {"bank_size": 1000, "val_every": 50}
+#: Immersion / mounting media offered for a through-focus stack (label, refractive index).
+MEDIA = [("air (1.0)", 1.0), ("water (1.333)", 1.333), ("glycerol (1.47)", 1.47), ("oil (1.518)", 1.518)]
 #: Seconds a training process has to stop after Cancel before it is terminated (it stops at its next step).
 CANCEL_GRACE_S = 3.0
 
@@ -57,8 +70,24 @@ class CalibrateWidget(DockContainer):
         )
         self.train_button = PushButton(text="Train identification")
         self.train_info = Label(label="")
+        # the aberrations of a through-focus stack (phase diversity), beside the family
+        self.stack_title = Label(value="— or the aberrations of a\nthrough-focus bead stack —")
+        self.na, self.wavelength, self.pixel_size = optics_spinboxes()
+        self.z_step = FloatSpinBox(label="z step (µm)", value=0.2, min=0.001, max=100.0, step=0.05,
+                                   tooltip="focus step between planes (the layer's scale if it has units)")  # fmt: skip
+        self.medium = ComboBox(label="medium", choices=MEDIA, value=default_refractive_index(self.na.value),
+                               tooltip="the medium the focus moves in (follows the NA until you choose)")  # fmt: skip
+        self.stack_button = PushButton(text="Aberrations from the stack")
+        self.stack_info = Label(label="")
         self.extend([self.image, self.psf_size, self.energy, self.find_button, self.output, self.calibrate_button,
-                     self.info, self.steps, self.train_button, self.train_info])  # fmt: skip
+                     self.info, self.steps, self.train_button, self.train_info, self.stack_title, self.na,
+                     self.wavelength, self.pixel_size, self.z_step, self.medium, self.stack_button,
+                     self.stack_info])  # fmt: skip
+        self._medium_chosen = False
+        self.na.changed.connect(self._follow_na)
+        self.medium.changed.connect(self._medium_edited)
+        self.stack_button.changed.connect(self.read_stack)
+        self._stack_worker = None
         self.info.value = "find the beads, delete the bad ones\nin the points layer, then calibrate"
         self.train_info.value = "then train the family's identification\nnetwork (Blind deblur needs it)"
         self.find_button.changed.connect(self.find)
@@ -73,6 +102,86 @@ class CalibrateWidget(DockContainer):
 
     def on_docked(self) -> None:
         self._picker.choose()
+
+    # ------------------------------------------------------------------------------------- a through-focus stack
+    def _follow_na(self) -> None:
+        if not self._medium_chosen:
+            self._setting_medium = True
+            try:
+                self.medium.value = default_refractive_index(self.na.value)
+            finally:
+                self._setting_medium = False
+
+    def _medium_edited(self) -> None:
+        if not getattr(self, "_setting_medium", False):
+            self._medium_chosen = True
+
+    def _stack_scale(self, layer) -> None:
+        """Pixel size and z step from the layer's scale when its units are lengths."""
+        from ..io import um_per_unit
+
+        units = getattr(layer, "units", None)
+        if layer is None or layer.ndim != 3 or not units:
+            return
+        factors = [um_per_unit(str(u)) for u in units[-3:]]
+        if factors[0] is not None:
+            self.z_step.value = float(layer.scale[-3]) * factors[0]
+        if factors[-1] is not None:
+            self.pixel_size.value = float(layer.scale[-1]) * factors[-1]
+
+    def read_stack(self) -> None:
+        """The aberrations of the picked through-focus stack (:func:`napari_deepblur.identify_bead_stack`), in the
+        background; the PSF at focus is added as a layer and the aberrations are said in the dock."""
+        from napari.qt.threading import create_worker
+
+        from ..api.bead_stack import identify_bead_stack
+
+        layer = self.image.value
+        if layer is None or self._stack_worker is not None:
+            return
+        if np.asarray(layer.data).ndim != 3:
+            self.stack_info.value = "pick a (Z, Y, X) stack of beads through focus"
+            return
+        self._stack_scale(layer)
+        worker = create_worker(identify_bead_stack, np.asarray(layer.data), self.z_step.value, na=self.na.value,
+                               wavelength=self.wavelength.value, pixel_size=self.pixel_size.value,
+                               refractive_index=self.medium.value, psf_size=int(self.psf_size.value) | 1)  # fmt: skip
+        worker.returned.connect(lambda res, name=layer.name, layer=layer: self._stack_read(name, res, layer))
+        worker.errored.connect(self._stack_failed)
+        worker.finished.connect(self._stack_done)
+        self._stack_worker = worker
+        self.stack_button.enabled = False
+        self.stack_info.value = f"fitting the {layer.data.shape[0]} planes…"
+        worker.start()
+
+    def _stack_read(self, name: str, res, layer=None) -> None:
+        from ..methods.evidence import NAMED_MIN
+
+        if not self._alive[0]:
+            return
+        lateral = {}
+        if layer is not None and layer_units(layer) is not None:  # the PSF in the stack's lateral units
+            lateral = {"scale": tuple(layer.scale[-2:]), "units": tuple(layer.units[-2:])}
+        set_or_add_image(self._viewer, f"{name} PSF", res.psf.astype(np.float32), colormap="magma", **lateral)
+        named = {p.name: p for p in res.family.parameters}
+        top = [(named[k], v) for k, v in sorted(res.named_gamma.items(), key=lambda kv: -abs(kv[1]))[:3]]
+        lines = [f"{p.label.split(' (')[0]} {v:+.3f} waves" for p, v in top if abs(v) >= NAMED_MIN]
+        beads = res.details["beads"]
+        self.stack_info.value = "\n".join([
+            f"focus at plane {res.focus_plane:.1f} ({beads} bead{'s' if beads > 1 else ''})",
+            *(lines or [f"no aberration above {NAMED_MIN} waves"]),
+            f"PSF at focus: layer '{name} PSF'",
+        ])  # fmt: skip
+
+    def _stack_failed(self, exc: Exception) -> None:
+        if self._alive[0]:
+            self.stack_info.value = f"failed: {exc}"
+            notify_error(str(exc))
+
+    def _stack_done(self) -> None:
+        self._stack_worker = None
+        if self._alive[0]:
+            self.stack_button.enabled = True
 
     def _points_name(self) -> str:
         return f"{self.image.value.name} beads"

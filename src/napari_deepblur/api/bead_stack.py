@@ -18,16 +18,12 @@ import torch
 
 from ..errors import DeblurInputError
 from ..physics import ZernikeFamily, focus_shift_coefficients
+from ..physics.optics import default_refractive_index
 
 __all__ = ["BeadStackResult", "default_refractive_index", "identify_bead_stack"]
 
 #: Fewest planes a stack must have.
 MIN_PLANES = 3
-
-
-def default_refractive_index(na: float) -> float:
-    """The immersion medium an objective of this NA most likely uses: air below NA 1.0, water below 1.3, oil above."""
-    return 1.0 if na < 1.0 else 1.333 if na < 1.3 else 1.518
 
 
 @dataclass

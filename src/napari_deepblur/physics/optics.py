@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["DEFAULT_OPTICS", "MAX_FC", "MAX_FC_UNDERSAMPLED", "cutoff_frequency", "oversampling"]
+__all__ = [
+    "DEFAULT_OPTICS",
+    "MAX_FC",
+    "MAX_FC_UNDERSAMPLED",
+    "cutoff_frequency",
+    "default_refractive_index",
+    "oversampling",
+]
 
 #: Largest cutoff frequency (cycles/pixel) for which the intensity PSF is Nyquist-sampled: up to here a PSF sample is
 #: the PSF's value at the pixel centre.
@@ -86,3 +93,8 @@ def oversampling(fc: float) -> int:
     while fc / s > MAX_FC + 1e-9:
         s += 2
     return s
+
+
+def default_refractive_index(na: float) -> float:
+    """The immersion medium an objective of this NA most likely uses: air below NA 1.0, water below 1.3, oil above."""
+    return 1.0 if na < 1.0 else 1.333 if na < 1.3 else 1.518
