@@ -17,7 +17,7 @@ torch.set_num_threads(1)
 from napari_deepblur import identify
 from napari_deepblur.bench.protocol import benchmark_family
 from napari_deepblur.datasets import load_skimage
-from napari_deepblur.methods.evidence import blend_weight
+from napari_deepblur.methods.evidence import BLEND_MIN, BLEND_SIGMA, blend_weight
 from napari_deepblur.physics import add_poisson_gaussian, blur, psf_snr
 from napari_deepblur.physics.priors import odd_terms, prior_mean_psf
 
@@ -25,6 +25,8 @@ NAMES = ["camera", "astronaut", "coffee", "chelsea", "coins"]
 N_PSFS = 8
 #: Orientation margins swept (the shipped one is ``orientation.ORIENTATION_MARGIN``).
 MARGINS = (0.0, 0.002, 0.005, 0.01, 0.02)
+#: Noise-free blend weights swept (the shipped one is ``evidence.BLEND_MAX``).
+BLEND_MAXES = (0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def main(weights: str | None, scales: list[float]) -> None:
@@ -57,6 +59,9 @@ def main(weights: str | None, scales: list[float]) -> None:
             )
             w = blend_weight(sig)
             row["rule"] = float(psf_snr(h, w * answer + (1 - w) * mean_psf))
+            for bm in BLEND_MAXES:  # the rule with another noise-free weight (evidence.BLEND_MAX)
+                wb = BLEND_MIN + (bm - BLEND_MIN) / (1.0 + (max(sig, 0.0) / BLEND_SIGMA) ** 2)
+                row[f"bm{bm}"] = float(psf_snr(h, wb * answer + (1 - wb) * mean_psf))
             t_odd = g[0, odd].numpy()
             e_odd = np.zeros(len(odd)) if undecided else res.gamma[odd]
             row["decided"] = "orientation_margin" in d and not undecided
@@ -93,6 +98,7 @@ def main(weights: str | None, scales: list[float]) -> None:
             flush=True,
         )
         print("  margin sweep (rule blend):", {th: m[f"m{th}"] for th in MARGINS}, flush=True)
+        print("  BLEND_MAX sweep (rule):", {bm: m[f"bm{bm}"] for bm in BLEND_MAXES}, flush=True)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ Under the ``"paper"`` prior the best answer that ignores the image is not a fami
 the image is noisy. :func:`blend_with_prior_mean` answers ``w h(γ̂) + (1 − w) h̄`` with a weight that falls with the
 noise, ``w = BLEND_MIN + (BLEND_MAX − BLEND_MIN) / (1 + (σ / BLEND_SIGMA)²)``, its constants chosen on the held-out
 scikit-image pictures (40 cases at each of 11 noise levels; never bsd68; research record, *The paper prior's
-image-free answer*).
+image-free answer*), and BLEND_MAX and BLEND_MIN chosen again for the paper network trained on the paper prior alone
+(``studies/paper_odd.py``; research record, *The paper network trained on its own prior*).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ SNAP = 0.25
 NAMED_MIN = 0.01
 
 #: Weight of the paper network's estimate against the paper prior's mean PSF: noise-free, and under strong noise.
-BLEND_MAX, BLEND_MIN = 0.7, 0.1
+BLEND_MAX, BLEND_MIN = 0.9, 0.4
 #: Noise standard deviation (image scaled to [0, 1]) at which the weight is half-way between the two.
 BLEND_SIGMA = 0.004
 
