@@ -21,6 +21,7 @@ from ._common import (
     Failure,
     LayerPicker,
     is_psf_layer,
+    layer_optics,
     layer_units,
     notify_error,
     set_or_add_image,
@@ -123,11 +124,12 @@ class CalibrateWidget(DockContainer):
         units = getattr(layer, "units", None)
         if layer is None or layer.ndim != 3 or not units:
             return
-        factors = [um_per_unit(str(u)) for u in units[-3:]]
-        if factors[0] is not None:
-            self.z_step.value = float(layer.scale[-3]) * factors[0]
-        if factors[-1] is not None:
-            self.pixel_size.value = float(layer.scale[-1]) * factors[-1]
+        z_factor = um_per_unit(str(units[-3]))
+        if z_factor is not None:
+            self.z_step.value = float(layer.scale[-3]) * z_factor
+        pixel = layer_optics(layer)
+        if pixel is not None:
+            self.pixel_size.value = pixel
 
     def read_stack(self) -> None:
         """The aberrations of the picked through-focus stack (:func:`napari_deepblur.identify_bead_stack`), in the

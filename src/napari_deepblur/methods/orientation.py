@@ -14,6 +14,7 @@ import torch
 
 from ..physics import Family, crop, pad_reflect, psf2otf
 from ..physics.priors import odd_terms
+from ._optim import adam_minimize
 
 __all__ = [
     "ORIENTATION_MARGIN",
@@ -122,22 +123,18 @@ def refine_odd_terms(
         g[:, odd] = p
         return g
 
+    def loss_fn(p: torch.Tensor) -> torch.Tensor:
+        return _sparsity(wiener(y, fam.psf(member(p)), REFINE_LAMBDA))
+
     lo, hi = fam.bounds(dtype=torch.float64)[odd].unbind(1)
-    p = torch.zeros(1, len(odd), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.Adam([p], lr=REFINE_LR)
-    before = None
-    with torch.enable_grad():  # callers may read images under no_grad (training's validation, the widgets)
-        for _ in range(REFINE_STEPS):
-            opt.zero_grad()
-            loss = _sparsity(wiener(y, fam.psf(member(p)), REFINE_LAMBDA))
-            before = float(loss.detach()) if before is None else before
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                p.copy_(torch.maximum(torch.minimum(p, hi), lo))
-    out = member(p.detach()).to(gamma.dtype)
+    p0 = torch.zeros(1, len(odd), dtype=torch.float64)
     with torch.no_grad():
-        after = float(_sparsity(wiener(y, fam.psf(out.double()), REFINE_LAMBDA)))
+        before = float(loss_fn(p0))
+    with torch.enable_grad():  # callers may read images under no_grad (training's validation, the widgets)
+        p = adam_minimize(loss_fn, p0, lr=REFINE_LR, n_iter=REFINE_STEPS, lower=lo[None], upper=hi[None])
+    out = member(p).to(gamma.dtype)
+    with torch.no_grad():
+        after = float(loss_fn(p))
     gain = (before - after) / before
     info = {"odd_sparsity": [round(before, 4), round(after, 4)], "odd_gain": round(gain, 4)}
     if gain < min_gain:
