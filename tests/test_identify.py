@@ -145,6 +145,27 @@ def test_space_varying_identification_of_an_aberration_free_image_under_the_defa
     assert float(psf_snr(psf.float(), torch.from_numpy(res.psf)[None]).mean()) > 20
 
 
+def test_the_space_varying_reading_under_the_paper_prior_has_its_own_network():
+    """Under the paper prior the space-varying model reads its patches (and the whole image's field-independent
+    terms) with its own network: the paper network reads noisy single patches worse (research record, *Deblurring,
+    space-varying*)."""
+    own = weights_mod.weights_path("identify", "zernike_space_varying")
+    if not own.exists():
+        pytest.skip("the space-varying reading's network is not shipped")
+    fam = get_family("spatially-varying", fc=0.2)
+    gamma = torch.tensor([[0.05, 0.0, 0.0, 0.06, 0.0, 0.0, -0.04, 0.0, 0.0, 0.04, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    x = torch.from_numpy(fluorescence_scene((256, 256), seed=5)).double()[None, None]
+    y = fam.operator(gamma, (256, 256)).A(x)[0, 0].numpy()
+    y = y + np.random.default_rng(0).normal(0, 0.02, y.shape)
+    res = identify(y, "spatially-varying", fc=0.2, prior="paper", noise=(0.0, 0.02))
+    assert res.details["network"] == "space-varying"
+    given = identify(y, "spatially-varying", fc=0.2, prior="paper", noise=(0.0, 0.02), weights=str(own))
+    np.testing.assert_allclose(res.gamma, given.gamma, atol=1e-6)
+    paper = weights_mod.weights_path("identify", "zernike")
+    other = identify(y, "spatially-varying", fc=0.2, prior="paper", noise=(0.0, 0.02), weights=str(paper))
+    assert np.abs(other.gamma - res.gamma).max() > 1e-3
+
+
 def test_result_contents_and_input_untouched():
     y, _ = blurred("zernike", [0.05, 0, 0, 0, 0, 0, 0, 0], shape=(200, 300), fc=0.2)
     y16 = (y / y.max() * 60000).astype(np.uint16)

@@ -46,40 +46,41 @@ def crops():
     return out
 
 
-pics = crops()
-print(len(pics), "pictures", flush=True)
-res = {}
-for ff in sys.argv[1:]:
-    fam = CalibratedFamily.load(ff)
-    centre = fam.psf(fam.default_gamma(dtype=torch.float64))[0].numpy()
-    draws = fam.sample(2000, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
-    gmean = draws.mean(0, keepdim=True)
-    meanpsf = fam.psf(gmean)[0].numpy()
-    for level in ["none", "medium", "high"]:
-        a, b = NOISE_LEVELS[level]
-        rows = []
-        for i, (name, img) in enumerate(pics):
-            g = fam.sample(3, generator=torch.Generator().manual_seed(500 + i), dtype=torch.float64)
-            psfs = fam.psf(g)
-            for j in range(3):
-                y = (
-                    forward_model(
-                        torch.from_numpy(img)[None, None],
-                        fam,
-                        psfs[j : j + 1],
-                        a,
-                        b,
-                        generator=torch.Generator().manual_seed(9000 + 10 * i + j),
-                    )[0, 0]
-                    .numpy()
-                    .astype(np.float32)
-                )
-                est = identify(y, family=fam, noise=normalized_noise(y, a, b), device="cpu")
-                h = psfs[j].numpy()
-                e = lambda k: float(np.linalg.norm(k - h) / np.linalg.norm(h))
-                row = {f"c{w:.1f}": e(w * est.psf + (1 - w) * centre) for w in np.arange(0, 1.01, 0.1)}
-                row.update({f"m{w:.1f}": e(w * est.psf + (1 - w) * meanpsf) for w in np.arange(0, 1.01, 0.1)})
-                rows.append(row)
-        res[(ff, level)] = rows
-        m = {k: round(100 * float(np.mean([r[k] for r in rows])), 1) for k in rows[0]}
-        print(ff.split("/")[-2], level, len(rows), m, flush=True)
+if __name__ == "__main__":
+    pics = crops()
+    print(len(pics), "pictures", flush=True)
+    res = {}
+    for ff in sys.argv[1:]:
+        fam = CalibratedFamily.load(ff)
+        centre = fam.psf(fam.default_gamma(dtype=torch.float64))[0].numpy()
+        draws = fam.sample(2000, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+        gmean = draws.mean(0, keepdim=True)
+        meanpsf = fam.psf(gmean)[0].numpy()
+        for level in ["none", "medium", "high"]:
+            a, b = NOISE_LEVELS[level]
+            rows = []
+            for i, (name, img) in enumerate(pics):
+                g = fam.sample(3, generator=torch.Generator().manual_seed(500 + i), dtype=torch.float64)
+                psfs = fam.psf(g)
+                for j in range(3):
+                    y = (
+                        forward_model(
+                            torch.from_numpy(img)[None, None],
+                            fam,
+                            psfs[j : j + 1],
+                            a,
+                            b,
+                            generator=torch.Generator().manual_seed(9000 + 10 * i + j),
+                        )[0, 0]
+                        .numpy()
+                        .astype(np.float32)
+                    )
+                    est = identify(y, family=fam, noise=normalized_noise(y, a, b), device="cpu")
+                    h = psfs[j].numpy()
+                    e = lambda k: float(np.linalg.norm(k - h) / np.linalg.norm(h))
+                    row = {f"c{w:.1f}": e(w * est.psf + (1 - w) * centre) for w in np.arange(0, 1.01, 0.1)}
+                    row.update({f"m{w:.1f}": e(w * est.psf + (1 - w) * meanpsf) for w in np.arange(0, 1.01, 0.1)})
+                    rows.append(row)
+            res[(ff, level)] = rows
+            m = {k: round(100 * float(np.mean([r[k] for r in rows])), 1) for k in rows[0]}
+            print(ff.split("/")[-2], level, len(rows), m, flush=True)

@@ -25,6 +25,7 @@ from .params import (
     check_psf,
     make_family,
     normalize_intensity,
+    resample_psf,
     resolve_device,
     resolve_noise,
     stats_view,
@@ -105,6 +106,7 @@ def deblur(
     nonneg: bool = True,
     aberrations: str = "estimate",
     prior: str = PRIOR_DEFAULT,
+    psf_pixel_size: float | None = None,
     **method_options,
 ) -> DeblurResult:
     """Blind (or PSF-given) deblurring of one 2D image.
@@ -146,6 +148,10 @@ def deblur(
         :func:`napari_deepblur.identify`).
     prior : {"microscope", "paper"}
         The aberration prior of the blind estimate (see :func:`napari_deepblur.identify`).
+    psf_pixel_size : float, optional
+        The pixel size at which a given 2D ``psf`` was sampled (e.g. beads imaged at another zoom), in the unit of
+        ``pixel_size``, which must then be given: the PSF is resampled to the image's pixels
+        (:func:`~napari_deepblur.api.params.resample_psf`; ``details["psf_resampled"]`` says so).
     **method_options
         Passed to the restoration method: ``balance`` for Wiener, ``n_iter`` for RL, ``mu`` and ``n_iter`` for TV,
         ``n_iter``, ``kernel_size``, ``width``, ``tv_weight``, ``seed`` for SelfDeblur (default: the paper's 5000
@@ -200,6 +206,15 @@ def deblur(
                        t0, 0.0, details)  # fmt: skip
     if psf is not None:
         kernel = check_psf(psf, fam)
+        if psf_pixel_size is not None:
+            if kernel.ndim != 2 or not pixel_size:
+                raise DeblurInputError("psf_pixel_size needs a 2D psf and the image's pixel_size")
+            if abs(float(psf_pixel_size) / float(pixel_size) - 1) >= 1e-3:
+                kernel = resample_psf(kernel, psf_pixel_size, pixel_size)
+                floor_psf_size = int(kernel.shape[-1])
+                details["psf_resampled"] = (
+                    f"the PSF, sampled at {psf_pixel_size:g} per pixel, resampled to the image's {pixel_size:g}"
+                )
     else:
         if progress is not None:
             progress(0, 1, "identify")

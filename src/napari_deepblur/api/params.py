@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MIN_SIZE",
     "NOISE_FORMS",
+    "PSF_ZOOM_RANGE",
     "STATS_PIXELS",
     "as_image2d",
     "check_aberrations",
@@ -29,6 +30,7 @@ __all__ = [
     "make_family",
     "normalize_intensity",
     "parse_noise",
+    "resample_psf",
     "resolve_device",
     "resolve_noise",
     "stats_view",
@@ -193,6 +195,51 @@ def check_psf(psf, fam: Family | None = None) -> np.ndarray:
         widths = [(0, 0)] * (k.ndim - 2) + [(0, 1 - k.shape[-2] % 2), (0, 1 - k.shape[-1] % 2)]
         k = np.pad(k, widths)
     return k / k.sum(axis=(-2, -1), keepdims=True)
+
+
+#: Ratios of a PSF's pixel size to the image's beyond which the units are more likely wrong than the sampling.
+PSF_ZOOM_RANGE = (0.2, 5.0)
+
+
+def resample_psf(psf, psf_pixel_size: float, pixel_size: float) -> np.ndarray:
+    """A 2D PSF sampled at ``psf_pixel_size`` resampled to the image's ``pixel_size`` (same unit): its centre pixel
+    stays the centre, odd-sized, non-negative, summing to 1. A coarser sampling is first integrated over the new
+    pixels (Gaussian pre-filter, as scikit-image's ``rescale`` with ``anti_aliasing``); cubic-spline interpolation.
+
+    Raises
+    ------
+    DeblurInputError
+        When the sizes are not positive, or differ by more than :data:`PSF_ZOOM_RANGE` (the units are then more
+        likely wrong than the sampling).
+    """
+    from scipy import ndimage
+
+    k = check_psf(psf)
+    if k.ndim != 2:
+        raise DeblurInputError("only a 2D PSF can be resampled to the image's pixel size")
+    try:
+        zoom = float(psf_pixel_size) / float(pixel_size)
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise DeblurInputError("the PSF's and the image's pixel sizes must be positive numbers") from None
+    if not (np.isfinite(zoom) and zoom > 0 and float(pixel_size) > 0):
+        raise DeblurInputError("the PSF's and the image's pixel sizes must be positive numbers")
+    lo, hi = PSF_ZOOM_RANGE
+    if not lo <= zoom <= hi:
+        raise DeblurInputError(
+            f"the PSF's pixel size ({psf_pixel_size:g}) and the image's ({pixel_size:g}) differ by more than "
+            f"{hi:g}x: check their units"
+        )
+    if abs(zoom - 1) < 1e-3:
+        return k
+    if zoom < 1:
+        k = ndimage.gaussian_filter(k, (1 / zoom - 1) / 2)
+    shape = [max(3, round(n * zoom) // 2 * 2 + 1) for n in k.shape]
+    offset = [(n - 1) / 2 - (m - 1) / 2 / zoom for n, m in zip(k.shape, shape, strict=True)]
+    out = ndimage.affine_transform(k, [1 / zoom, 1 / zoom], offset=offset, output_shape=shape, order=3)
+    out = np.clip(out, 0, None)
+    if out.sum() <= 0:
+        raise DeblurInputError("the PSF vanished when resampled to the image's pixel size")
+    return out / out.sum()
 
 
 def check_prior(prior: str) -> str:

@@ -79,7 +79,9 @@ def network_zoom(fam: Family, train_opts: dict) -> float:
     return fam.fc / train_opts["fc"] if "fc" in train_opts and hasattr(fam, "fc") else 1.0
 
 
-def identification_network(fam: Family, dev: torch.device, weights: str | None = None, prior: str = "paper"):
+def identification_network(
+    fam: Family, dev: torch.device, weights: str | None = None, prior: str = "paper", reading: str = "whole"
+):
     """``(net, train_opts, meta, zoom, variant)``: the identification network that reads an image of ``fam``'s
     sampling under a prior (:data:`napari_deepblur.physics.priors.PRIORS`).
 
@@ -88,8 +90,15 @@ def identification_network(fam: Family, dev: torch.device, weights: str | None =
     networks, one trained at its cutoff only, which reads images of exactly that sampling, and one trained through
     the resampling from other cutoffs (``identify_<family>_resampled.pt``, ``train identify --fc-range``), which reads
     every image that has to be resampled — the first invents aberrations as soon as the image is resampled even by
-    5 % (``bench real``: about 7 dB at fc 0.19 and 0.21 against 11 at 0.2, where the second keeps 10–11 dB). A
-    ``weights`` file given by the user is used as it is (variant ``"user"``)."""
+    5 % (``bench real``: about 7 dB at fc 0.19 and 0.21 against 11 at 0.2, where the second keeps 10–11 dB). The
+    space-varying model's reading (``reading="space-varying"``: one training-sized patch per grid cell, and the
+    whole image's field-independent terms) has its own network at that exact sampling under ``"paper"``
+    (``identify_<family>_space_varying.pt``): the paper network, trained on the paper's narrow prior alone, reads
+    noisy single patches worse than its predecessor trained on a wider mix (held-out pictures, space-varying deep-blur
+    with the estimate at α, β = 0.005, 0.01 / medium / high: 25.63 / 24.42 / 22.23 dB, SSIM 0.715 / 0.681 / 0.579
+    against 25.82 / 24.45 / 22.31 dB, 0.740 / 0.708 / 0.596; noise-free 30.62 against 29.97 dB;
+    ``resources/bench/studies/sv_deblur_ab.py``), so the predecessor was kept for that reading. A ``weights`` file
+    given by the user is used as it is (variant ``"user"``)."""
     from ..networks.weights import weights_path
 
     weights = weights or getattr(fam, "identify_weights", None)  # a calibrated family's own network
@@ -106,6 +115,10 @@ def identification_network(fam: Family, dev: torch.device, weights: str | None =
     if abs(zoom - 1) > NO_RESAMPLING and variant.exists():
         net, train_opts, meta = load_identification(fam.name, dev, variant)
         return net, train_opts, meta, network_zoom(fam, train_opts), "resampled"
+    patches = weights_path("identify", f"{fam.name}_space_varying")
+    if reading == "space-varying" and patches.exists():
+        net, train_opts, meta = load_identification(fam.name, dev, patches)
+        return net, train_opts, meta, network_zoom(fam, train_opts), "space-varying"
     return net, train_opts, meta, zoom, "native"
 
 
@@ -142,15 +155,16 @@ def read_image(
     weights: str | None = None,
     tta: bool = False,
     prior: str = "paper",
+    reading: str = "whole",
 ) -> NetworkReading:
     """The network of the ``prior`` reads an image already validated and scaled to [0, 1]
-    (:func:`identification_network`).
+    (:func:`identification_network`, which takes ``reading``).
 
     With ``tta`` (test-time augmentation) it also reads the 7 other rotations/flips of the image; each estimated PSF
     is rotated/flipped back, the 8 PSFs are averaged, and the family member closest to that average (in PSF space,
     started from the untransformed view's estimate) is taken.
     """
-    net, _, meta, zoom, variant = identification_network(fam, dev, weights, prior)
+    net, _, meta, zoom, variant = identification_network(fam, dev, weights, prior, reading)
     view = _network_view(x, zoom, max_size).to(dev)
     tile = int(meta.get("config", {}).get("crop", TRAIN_CROP))
     n_views = max(1, view.shape[-2] // tile) * max(1, view.shape[-1] // tile)
@@ -197,8 +211,8 @@ def identify_convolution(
     details.
 
     The network of the ``prior`` reads the image (:func:`read_image`, which takes ``read_options``: ``max_size``,
-    ``weights``, ``tta``). Under the ``"microscope"`` prior, a picture of beads is answered by the optics model fitted
-    to its beads (:mod:`.bead_fit`); any other image's estimate then passes the evidence check
+    ``weights``, ``tta``, ``reading``). Under the ``"microscope"`` prior, a picture of beads is answered by the optics
+    model fitted to its beads (:mod:`.bead_fit`); any other image's estimate then passes the evidence check
     (:func:`~.evidence.evidence_check`: shrunk towards the aberration-free PSF as far as its views disagree) and the
     orientation test of its comas and trefoils (:func:`~.orientation.orient_odd_terms`, which needs the image's noise
     ``noise_sigma``). Under the ``"paper"`` prior an optical family's answer is a PSF, not a member: the estimate's PSF

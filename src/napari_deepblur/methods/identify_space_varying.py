@@ -47,7 +47,7 @@ def local_zernike_estimates(x, fam: SpaceVaryingFamily, device, weights=None, pr
     """Local Zernike coefficients ``(P, 8)`` on a grid of patches and their field positions ``(P, 2)``, read by the
     network of ``prior``."""
     zern = ZernikeFamily(fc=fam.fc)
-    net, _, meta, zoom, _ = identification_network(zern, device, weights, prior)
+    net, _, meta, zoom, _ = identification_network(zern, device, weights, prior, reading="space-varying")
     t = resample_view(torch.from_numpy(x).float()[None, None], zoom)
     H, W = t.shape[-2:]
     b = BORDER if min(H, W) - 2 * BORDER >= 2 * 64 else 0
@@ -93,7 +93,8 @@ def identify_space_varying(
     x, fam: SpaceVaryingFamily, device, weights=None, n_iter: int = 60, prior: str = "paper", noise_sigma: float = 0.0
 ):
     """``gamma`` ``(1, 13)`` of the space-varying model for the image ``x`` (scaled to [0, 1]) and details. The local
-    estimates and the whole-image reading of the field-independent terms use the network of ``prior`` (under
+    estimates and the whole-image reading of the field-independent terms use the network of ``prior`` for this
+    reading (:func:`~.identify_convolution.identification_network`, ``reading="space-varying"``; under
     ``"microscope"``, the whole-image reading passes its checks: :func:`~.identify_convolution.identify_convolution`,
     which takes the image's noise ``noise_sigma``)."""
     z_hat, uv, grid = local_zernike_estimates(x, fam, device, weights, prior)
@@ -130,7 +131,8 @@ def identify_space_varying(
         if final < best_loss:
             best, best_loss = g, final
     whole, whole_details = identify_convolution(x, ZernikeFamily(fc=fam.fc), device, weights=weights, prior=prior,
-                                                noise_sigma=noise_sigma, blend=False, read_odd=False)  # fmt: skip
+                                                noise_sigma=noise_sigma, blend=False, read_odd=False,
+                                                reading="space-varying")  # fmt: skip
     best = best.clone()
     field = [i for i in range(fam.dim) if i not in CONSTANT_TERMS]
     best[field] = best[field] * FIELD_SHRINK
