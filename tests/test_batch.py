@@ -222,3 +222,50 @@ def test_a_family_file_is_read_by_each_worker_process(folder, tmp_path):
     path.unlink()
     statuses = run_batch([folder / "cells8.png"], tmp_path / "out2", options, log=lambda m: None)
     assert not statuses[0]["ok"] and "family file not found" in statuses[0]["error"]
+
+
+def test_files_deblurred_with_a_measured_psf(tmp_path, capsys):
+    """``deblur --psf PSF.tif``: the measured PSF is used instead of a blind estimate, resampled to the image's pixels
+    when both files state a pixel size (a PSF sampled twice finer becomes the image's own PSF within a few %), and
+    written back with the image's pixel size; without the PSF's pixel size it is taken as it is, and said."""
+    import torch
+
+    from napari_deepblur.io import pixel_size_meta, read_image, write_tiff
+    from napari_deepblur.physics import ZernikeFamily, forward_model
+    from napari_deepblur.synthetic import fluorescence_scene
+
+    fine, coarse = ZernikeFamily(fc=0.1), ZernikeFamily(fc=0.2)  # the same optics sampled at 0.05 and 0.1 µm
+    gamma = torch.tensor([[0.08, 0.05, 0, 0, 0, 0, 0, 0]], dtype=torch.float64)
+    h_fine, h = fine.psf(gamma)[0].numpy(), coarse.psf(gamma)
+    x = torch.from_numpy(fluorescence_scene((160, 160), seed=2)).double()[None, None]
+    y = forward_model(x, coarse, h, 0.0, 0.005, generator=torch.Generator().manual_seed(0))[0, 0].numpy()
+    image, psf_file, bare = tmp_path / "cells.tif", tmp_path / "psf.tif", tmp_path / "bare_psf.tif"
+    write_tiff(image, (np.clip(y, 0, None) * 3000 + 100).astype(np.uint16), pixel_size_meta(0.1))
+    write_tiff(psf_file, h_fine.astype(np.float32), pixel_size_meta(0.05))
+    write_tiff(bare, h[0].numpy().astype(np.float32), {})
+    out = tmp_path / "out"
+    assert main(["deblur", str(image), "-o", str(out), "--psf", str(psf_file), "--method", "rl"]) == 0
+    side = json.loads((out / "cells.json").read_text())
+    assert side["family"] is None and "measured, from" in side["psf"]["note"]
+    assert side["optics_notes"] == [] and side["pixel_size_source"] == "file metadata (µm)"
+    assert "resampled to the image's 0.1" in side["planes"][0]["psf_resampled"]
+    used, meta = read_image(out / "cells_psf.tif")
+    assert meta["pixel_size_um"] == pytest.approx(0.1, rel=1e-3) and used.shape[0] % 2 == 1
+    n = min(used.shape[0], 31)
+    a = used[(used.shape[0] - n) // 2 :][:n, (used.shape[1] - n) // 2 :][:, :n]
+    b = h[0].numpy()[(31 - n) // 2 :][:n, (31 - n) // 2 :][:, :n]
+    assert np.linalg.norm(a - b) / np.linalg.norm(b) < 0.06
+    # a PSF file without a pixel size: taken at the image's sampling, and the note says so
+    assert main(["deblur", str(image), "-o", str(tmp_path / "out2"), "--psf", str(bare), "--method", "wiener"]) == 0
+    side = json.loads((tmp_path / "out2" / "cells.json").read_text())
+    assert any("the PSF file states no pixel size" in n for n in side["optics_notes"])
+    # said before any image is read: a blind method, --aberrations, a missing PSF file, --family with it
+    capsys.readouterr()
+    assert main(["deblur", str(image), "-o", str(out), "--psf", str(psf_file), "--method", "selfdeblur"]) == 2
+    assert "estimates its own kernel" in capsys.readouterr().err
+    assert main(["deblur", str(image), "-o", str(out), "--psf", str(psf_file), "--aberrations", "none"]) == 2
+    assert "--aberrations does not apply" in capsys.readouterr().err
+    assert main(["deblur", str(image), "-o", str(out), "--psf", str(tmp_path / "nope.tif")]) == 2
+    assert "PSF file" in capsys.readouterr().err
+    assert main(["deblur", str(image), "-o", str(out), "--psf", str(psf_file), "--family", "gaussian"]) == 2
+    assert "not allowed with argument --psf" in capsys.readouterr().err

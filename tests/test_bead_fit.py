@@ -153,6 +153,9 @@ def test_a_bead_stack_from_the_command_line(tmp_path, capsys):
     assert "3 bead(s), 9 planes, z step 0.3" in text and "spherical (Z11): -0.05" in text, text
     psf = tifffile.imread(out)
     assert psf.shape == (31, 31) and psf.dtype == np.float32 and abs(float(psf.sum()) - 1) < 1e-4
+    from napari_deepblur.io import read_image
+
+    assert read_image(out)[1]["pixel_size_um"] == pytest.approx(0.13, rel=1e-3)  # for deblur --psf
     assert main(["bead-stack", str(path)]) == 2
     assert "give --na, --wavelength" in capsys.readouterr().err
     assert ndb.identify_bead_stack is not None

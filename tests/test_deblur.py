@@ -120,6 +120,15 @@ def test_bad_psf_and_method(sample):
         deblur(sample["blurred"], "spatially-varying", psf=np.ones((3, 5, 5)))
     with pytest.raises(DeblurInputError, match="floor_scale"):
         deblur(sample["blurred"], psf=sample["psf"], floor_scale=0.0)
+    # a PSF sampled at another pixel size: the image's must be known, and the two must be of the same unit
+    with pytest.raises(DeblurInputError, match="psf_pixel_size needs"):
+        deblur(sample["blurred"], psf=sample["psf"], psf_pixel_size=0.05, method="wiener")
+    with pytest.raises(DeblurInputError, match="check their units"):
+        deblur(sample["blurred"], psf=sample["psf"], psf_pixel_size=50, pixel_size=0.1, method="wiener")
+    same = deblur(sample["blurred"], psf=sample["psf"], psf_pixel_size=0.1, pixel_size=0.1, method="wiener")
+    assert "psf_resampled" not in same.details and same.psf.shape == np.shape(sample["psf"])
+    finer = deblur(sample["blurred"], psf=sample["psf"], psf_pixel_size=0.05, pixel_size=0.1, method="wiener")
+    assert finer.psf.shape[0] < np.shape(sample["psf"])[0] and "0.05" in finer.details["psf_resampled"]
 
 
 def test_floor_scale_changes_noise_free_deepblur_only(sample):

@@ -426,6 +426,50 @@ def test_aberrations_none_and_signed_data_reach_the_core(make_napari_viewer, qtb
     assert not w.aberrations.enabled  # no aberrations in a Gaussian
 
 
+def test_a_measured_psf_layer_in_the_deblur_dock(make_napari_viewer, qtbot):
+    """'aberrations: measured' deblurs with a PSF layer (e.g. the Calibrate dock's bead PSF): resampled to the image's
+    pixel size when both layers state one, said in the dock and recorded; without a PSF layer, a message."""
+    import torch
+
+    from napari_deepblur.physics import ZernikeFamily, forward_model
+    from napari_deepblur.synthetic import fluorescence_scene
+
+    gamma = torch.tensor([[0.08, 0.05, 0, 0, 0, 0, 0, 0]], dtype=torch.float64)
+    h_fine, h = ZernikeFamily(fc=0.1).psf(gamma)[0].numpy(), ZernikeFamily(fc=0.2).psf(gamma)
+    x = torch.from_numpy(fluorescence_scene((128, 128), seed=2)).double()[None, None]
+    y = forward_model(x, ZernikeFamily(fc=0.2), h, 0.0, 0.005, generator=torch.Generator().manual_seed(0))
+    viewer = make_napari_viewer()
+    w = open_widget(viewer, "Blind deblur")
+    w.aberrations.value = "measured"
+    assert not w.psf_layer.native.isHidden()  # shown with the dock (the viewer window is not shown in tests)
+    assert not w.na.enabled and w.pixel_size.enabled and not w.prior.enabled
+    viewer.add_image(y[0, 0].numpy().astype(np.float32), name="cells", scale=(0.1, 0.1), units=("um", "um"))
+    w.image.value = viewer.layers["cells"]
+    w.method.value = "wiener"
+    w.run_button.clicked.emit()  # no PSF layer yet
+    assert "choose a PSF layer" in w.status.value and w._worker is None
+    viewer.add_image(h_fine.astype(np.float32), name="bead PSF", scale=(0.05, 0.05), units=("um", "um"))
+    viewer.add_image(np.ones((5, 5), np.float32), name="other")
+    w.image.value = viewer.layers["cells"]
+    assert w.psf_layer.choices[0] == "bead PSF" and "cells" not in w.psf_layer.choices  # PSF layers first
+    w.psf_layer.value = "bead PSF"
+    w.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
+    assert "measured PSF: layer 'bead PSF'" in w.table.value and "resampled to the image's 0.1" in w.table.value
+    used = viewer.layers["cells PSF"].data
+    n = min(used.shape[0], 31)
+    a = used[(used.shape[0] - n) // 2 :][:n, (used.shape[1] - n) // 2 :][:, :n]
+    b = h[0].numpy()[(31 - n) // 2 :][:n, (31 - n) // 2 :][:, :n]
+    assert np.linalg.norm(a - b) / np.linalg.norm(b) < 0.06
+    assert "psf_resampled" in viewer.layers["cells deblurred"].metadata["napari_deepblur"]
+    viewer.layers["bead PSF"].units = ("pixel", "pixel")  # no physical size: taken as it is, and said
+    viewer.layers["bead PSF"].scale = (1, 1)
+    w.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
+    assert "taken at the image's sampling (the layer states no pixel size)" in w.table.value
+    assert viewer.layers["cells PSF"].data.shape == h_fine.shape
+
+
 def test_the_dock_says_what_the_identification_concluded(make_napari_viewer, qtbot):
     """The default prior (a real microscope): the dock says whether aberrations were detected and how sure it is;
     the layer's record keeps the prior, the network's estimate and the share of it kept."""

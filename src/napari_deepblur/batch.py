@@ -22,10 +22,18 @@ import numpy as np
 
 from .api.params import looks_rgb
 from .errors import DeblurInputError, WeightsError
-from .io import IMAGE_SUFFIXES, atomic_write, read_image, sha256_file, write_tiff
+from .io import IMAGE_SUFFIXES, atomic_write, pixel_size_meta, read_image, read_psf, sha256_file, write_tiff
 from .physics.priors import PRIOR_DEFAULT
 
-__all__ = ["BatchOptions", "expand_inputs", "load_family_file", "output_paths", "process_file", "run_batch"]
+__all__ = [
+    "BatchOptions",
+    "expand_inputs",
+    "load_family_file",
+    "output_paths",
+    "process_file",
+    "read_measured_psf",
+    "run_batch",
+]
 
 
 @dataclass
@@ -46,6 +54,8 @@ class BatchOptions:
     threads: int = 0
     #: a family file (``napari-deepblur calibrate``) to use instead of ``family``; each process reads it itself
     family_file: str = ""
+    #: a measured PSF file (:func:`~napari_deepblur.io.read_psf`) to deblur with instead of a blind estimate
+    psf: str = ""
     #: the command line that started the batch (recorded in the sidecars; workers have their own argv)
     command: str = field(default_factory=lambda: " ".join(sys.argv))
 
@@ -208,7 +218,10 @@ def process_file(
     planes, lead = _planes(arr)
     t_read = time.perf_counter() - t0
     family = options.family
-    if options.family_file:  # read here, in the process that deblurs (a dask worker reads its own copy)
+    measured: dict = {}
+    if options.psf:  # read here, like a family file
+        optics, pixel_source, notes, measured = _measured_psf_options(options, meta["pixel_size_um"])
+    elif options.family_file:  # read here, in the process that deblurs (a dask worker reads its own copy)
         family = load_family_file(options.family_file, need_network=not METHODS[options.method].blind)
         optics, pixel_source, notes = {}, None, []  # its PSFs are in pixels of the bead images
     else:
@@ -228,6 +241,7 @@ def process_file(
         aberrations=options.aberrations,
         prior=options.prior,
         **optics,
+        **measured,
     )
     for i, res in runs:
         out[i] = res.image
@@ -238,7 +252,9 @@ def process_file(
     psf = np.stack(psfs) if len(psfs) > 1 else psfs[0]
     outdir.mkdir(parents=True, exist_ok=True)
     atomic_write(outs["image"], lambda p: write_tiff(p, image, meta))
-    atomic_write(outs["psf"], lambda p: write_tiff(p, psf.astype(np.float32), {}))
+    known = pixel_source in ("given", "file metadata (µm)")
+    psf_meta = pixel_size_meta(optics.get("pixel_size") if known else None)  # the image's pixels, when known
+    atomic_write(outs["psf"], lambda p: write_tiff(p, psf.astype(np.float32), psf_meta))
     fam = res.family
     sidecar = {
         "software": "napari-deepblur",
@@ -253,7 +269,7 @@ def process_file(
             "pixel_size_um": meta["pixel_size_um"],
         },
         "outputs": {k: str(v.resolve()) for k, v in outs.items()},
-        "family": fam.name if fam is not None else options.family,
+        "family": fam.name if fam is not None else (None if options.psf else options.family),
         **({"family_file": family_file_record(options.family_file, family)} if options.family_file else {}),
         "optics": fam.optics if fam is not None else {},
         "pixel_size_source": pixel_source,
@@ -264,7 +280,8 @@ def process_file(
         "psf": {
             "shape": list(psf.shape),
             "note": "convolution kernel (y = psf * x), centred, sums to 1"
-            + ("; a grid of PSFs (row-major nodes) per plane" if psf.ndim - (len(psfs) > 1) == 3 else ""),
+            + ("; a grid of PSFs (row-major nodes) per plane" if psf.ndim - (len(psfs) > 1) == 3 else "")
+            + (f"; measured, from {options.psf}" if options.psf else ""),
         },
         "planes": records,
         "timings_s": {"read": t_read, "process": t_proc},
@@ -273,6 +290,34 @@ def process_file(
     text = json.dumps(sidecar, indent=2, default=_json_default)
     atomic_write(outs["sidecar"], lambda p: p.write_text(text))
     return sidecar
+
+
+def read_measured_psf(path: str | Path) -> tuple[np.ndarray, float | None, str]:
+    """A measured PSF file read and checked (:func:`~napari_deepblur.io.read_psf`,
+    :func:`~napari_deepblur.api.params.check_psf`), with the file named in any error."""
+    from .api.params import check_psf
+
+    try:
+        psf, pixel_um, note = read_psf(Path(path))
+        return check_psf(psf), pixel_um, note
+    except DeblurInputError as exc:
+        raise DeblurInputError(f"PSF file {path}: {exc}") from None
+
+
+def _measured_psf_options(options: BatchOptions, file_pixel_um: float | None) -> tuple[dict, str | None, list, dict]:
+    """``(optics, pixel_size_source, notes, deblur options)`` for deblurring with the measured PSF of
+    ``options.psf``: resampled to the image's pixels when both pixel sizes are known, else taken as it is."""
+    psf, psf_um, note = read_measured_psf(options.psf)
+    given = options.optics.get("pixel_size")
+    pixel = given or file_pixel_um
+    source = "given" if given else ("file metadata (µm)" if file_pixel_um else None)
+    notes = [f"measured PSF {note}"] if "plane" in note else []  # a plane chosen from a 3D PSF is said
+    if pixel and psf_um:
+        return {"pixel_size": pixel}, source, notes, {"psf": psf, "psf_pixel_size": psf_um}
+    missing = "the PSF file states no pixel size" if not psf_um else "the image's pixel size is not known"
+    notes.append(f"{missing}: the PSF is taken at the image's sampling (give --pixel-size and a PSF file that states "
+                 "its own to have it resampled)")  # fmt: skip
+    return {}, source, notes, {"psf": psf}
 
 
 def _json_default(o):

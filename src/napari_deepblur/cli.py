@@ -83,6 +83,25 @@ def _check_family_file(args: argparse.Namespace, optics: dict) -> str:
     return str(Path(args.family_file).resolve())
 
 
+def _check_psf_file(args: argparse.Namespace) -> str:
+    """The ``--psf`` file's absolute path (every worker reads it), read once here so that a bad file or option is
+    said before any image is read; "" without one."""
+    if not args.psf:
+        return ""
+    from pathlib import Path
+
+    from .batch import read_measured_psf
+    from .methods import METHODS
+
+    if METHODS[args.method].blind:
+        others = ", ".join(k for k, m in METHODS.items() if not m.blind)
+        raise ValueError(f"--psf: {args.method} estimates its own kernel; with a measured PSF use {others}")
+    if args.aberrations != "estimate":
+        raise ValueError("--psf replaces the PSF of the optics: --aberrations does not apply")
+    read_measured_psf(args.psf)
+    return str(Path(args.psf).resolve())
+
+
 def _deblur_files(args: argparse.Namespace) -> int:
     from .batch import BatchOptions, run_batch
 
@@ -94,9 +113,11 @@ def _deblur_files(args: argparse.Namespace) -> int:
             raise ValueError(f"--tile must be 'auto', 0 or a tile side in pixels, got {args.tile!r}") from None
     optics = {k: getattr(args, k) for k in ("na", "wavelength", "pixel_size", "fc") if getattr(args, k) is not None}
     family_file = _check_family_file(args, optics)
+    psf = _check_psf_file(args)
     options = BatchOptions(
         family="calibrated" if family_file else args.family,
         family_file=family_file,
+        psf=psf,
         noise=args.noise,
         method=args.method,
         device=args.device,
@@ -249,7 +270,7 @@ def _bead_stack(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .api.bead_stack import identify_bead_stack
-    from .io import atomic_write, read_image, write_tiff
+    from .io import atomic_write, pixel_size_meta, read_image, write_tiff
 
     try:
         stack, meta = read_image(Path(args.stack))
@@ -273,7 +294,7 @@ def _bead_stack(args: argparse.Namespace) -> int:
     print("fit by plane (PSF SNR, dB): " + " ".join(f"{k}:{v:.1f}" for k, v in enumerate(res.fit_snr)))
     if args.output:
         out = Path(args.output)
-        atomic_write(out, lambda tmp: write_tiff(tmp, res.psf.astype(np.float32), {}))
+        atomic_write(out, lambda tmp: write_tiff(tmp, res.psf.astype(np.float32), pixel_size_meta(float(pixel))))
         print(f"{out}: the PSF at focus ({res.psf.shape[0]}x{res.psf.shape[1]}, sums to 1)")
     return 0
 
@@ -437,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--family-file",
         help="a family calibrated from your beads (napari-deepblur calibrate; its identification network trained "
         "with train identify --family-file), instead of --family",
+    )
+    chosen.add_argument(
+        "--psf",
+        help="a measured PSF file (2D, or a 3D stack: its in-focus plane; e.g. from napari-deepblur bead-stack -o): "
+        "deblur with it instead of a blind estimate; resampled to the image's pixels when both state a pixel size",
     )
     d.add_argument("--noise", default="auto", type=_noise_arg, help=NOISE_FORMS)
     d.add_argument(

@@ -16,7 +16,16 @@ import numpy as np
 
 from .errors import DeblurInputError
 
-__all__ = ["IMAGE_SUFFIXES", "atomic_write", "read_image", "sha256_file", "um_per_unit", "write_tiff"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "atomic_write",
+    "pixel_size_meta",
+    "read_image",
+    "read_psf",
+    "sha256_file",
+    "um_per_unit",
+    "write_tiff",
+]
 
 #: File types read (TIFF through tifffile, the others through imageio).
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
@@ -132,3 +141,28 @@ def write_tiff(path: Path, data: np.ndarray, meta: dict) -> None:
     if "axes" in meta and len(meta["axes"]) == data.ndim:
         kwargs["metadata"]["axes"] = meta["axes"]
     tifffile.imwrite(path, data, **kwargs)
+
+
+def pixel_size_meta(pixel_size_um: float | None) -> dict:
+    """The metadata :func:`write_tiff` needs to state a pixel size in µm (ImageJ unit and resolution tags); empty
+    when it is not known."""
+    if not pixel_size_um:
+        return {}
+    per_um = 1.0 / float(pixel_size_um)
+    return {"resolution": (per_um, per_um), "imagej": {"unit": "micron"}}
+
+
+def read_psf(path: Path) -> tuple[np.ndarray, float | None, str]:
+    """A PSF file (TIFF/PNG): ``(psf, pixel size in µm or None, note)``. A 2D PSF is taken as it is; of a 3D stack
+    (a through-focus PSF) the plane with the highest peak, the in-focus one, said in ``note``. Checked and
+    normalised later, like any PSF given to :func:`napari_deepblur.deblur`."""
+    arr, meta = read_image(Path(path))
+    arr = np.squeeze(np.asarray(arr, dtype=np.float64))
+    note = f"{Path(path).name}"
+    if arr.ndim == 3:
+        plane = int(np.argmax(arr.reshape(len(arr), -1).max(axis=1)))
+        note += f": plane {plane} of {len(arr)} (the highest peak)"
+        arr = arr[plane]
+    elif arr.ndim != 2:
+        raise DeblurInputError(f"a PSF file must hold a 2D PSF or a 3D stack, got shape {arr.shape}")
+    return arr, meta["pixel_size_um"], note

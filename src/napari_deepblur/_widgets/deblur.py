@@ -34,6 +34,7 @@ from ._common import (
     ProgressBars,
     describe_gamma,
     is_psf_layer,
+    layer_optics,
     notify_error,
     psf_thumbnail,
     result_layers,
@@ -56,6 +57,7 @@ class DeblurWidget(DockContainer):
         self._viewer = viewer
         self.track_job()
         self._bars: ProgressBars | None = None
+        self._psf_note = "PSF given by the user"
         import napari
 
         self.image = create_widget(annotation=napari.layers.Image, label="image")
@@ -70,9 +72,22 @@ class DeblurWidget(DockContainer):
         self.na, self.wavelength, self.pixel_size = optics_spinboxes()
         self.aberrations = ComboBox(
             label="aberrations",
-            choices=[("estimate from the image", "estimate"), ("none: diffraction-limited PSF", "none")],
+            choices=[
+                ("estimate from the image", "estimate"),
+                ("none: diffraction-limited PSF", "none"),
+                ("measured: a PSF layer", "measured"),
+            ],
             value="estimate",
-            tooltip="none: deblur with the aberration-free PSF computed from NA, wavelength and pixel size",
+            tooltip="none: deblur with the aberration-free PSF computed from NA, wavelength and pixel size\n"
+            "measured: deblur with a PSF you measured (a bead's PSF from the Calibrate dock, or a PSF file opened "
+            "as a layer)",
+        )
+        self.psf_layer = ComboBox(
+            label="  PSF layer",
+            choices=self._psf_choices,
+            visible=False,
+            tooltip="a 2D PSF (a 3D one: its plane with the highest peak); resampled to the image's pixel size when "
+            "its layer states a physical pixel size",
         )
         self.prior = ComboBox(
             label="expect",
@@ -102,7 +117,7 @@ class DeblurWidget(DockContainer):
         self.table = Label(label="estimate")
         self.extend([
             self.image, self.family, self.family_file, self.na, self.wavelength, self.pixel_size, self.fc_label,
-            self.optics_note, self.aberrations, self.prior,
+            self.optics_note, self.aberrations, self.psf_layer, self.prior,
             self.noise, self.alpha, self.beta, self.method, self.iterations, self.device, self.device_label,
             self.slices, self.signed, self.run_button, self.status, self.psf_view, self.table,
         ])  # fmt: skip
@@ -122,6 +137,7 @@ class DeblurWidget(DockContainer):
         # the layer the user means (the selected / newest visible image), never a hidden one such as a sample's truth
         self._picker = LayerPicker(self.image, viewer, lambda ly: not is_psf_layer(ly), None)
         self.watch_layers(viewer, self._picker.choose)
+        self.watch_layers(viewer, self._refresh_psf_choices)
         self._picker.choose()
         self._on_noise()
         self._on_image()
@@ -136,6 +152,19 @@ class DeblurWidget(DockContainer):
         self.alpha.visible = self.beta.visible = self.noise.value != "auto"
         if self.noise.value in NOISE_LEVELS:
             self.alpha.value, self.beta.value = NOISE_LEVELS[self.noise.value]
+
+    def _psf_choices(self, _widget=None) -> list[str]:
+        """Names of the layers that can be a measured PSF: 2D or 3D single-channel images other than the image
+        being deblurred, PSF layers (``… PSF``) first, newest first."""
+        from napari.layers import Image as ImageLayer
+
+        current = self.image.value if hasattr(self, "image") else None
+        layers = [ly for ly in reversed(self._viewer.layers) if isinstance(ly, ImageLayer) and ly is not current
+                  and not ly.rgb and ly.data.ndim in (2, 3)]  # fmt: skip
+        return [ly.name for ly in sorted(layers, key=lambda ly: not is_psf_layer(ly))]
+
+    def _refresh_psf_choices(self, *_) -> None:
+        self.psf_layer.reset_choices()
 
     def _on_family(self) -> None:
         file = self.family.value == FAMILY_FILE
@@ -155,6 +184,7 @@ class DeblurWidget(DockContainer):
 
     def _on_image(self) -> None:
         layer = self.image.value
+        self._refresh_psf_choices()
         if layer is None:
             return
         self._optics.from_layer(layer)
@@ -163,12 +193,17 @@ class DeblurWidget(DockContainer):
     def _update_cutoff(self) -> None:
         fc = self.na.value * self.pixel_size.value / self.wavelength.value
         optical = uses_optics(self.family.value)
+        measured = self.aberrations.value == "measured"
         for w in (self.na, self.wavelength, self.pixel_size, self.aberrations):
             w.enabled = optical
+        self.na.enabled = self.wavelength.enabled = optical and not measured  # the pixel size resamples the PSF
+        self.psf_layer.visible = optical and measured
         self.prior.enabled = optical and self.aberrations.value == "estimate"
         self._optics.set_used(optical)
         if self.family.value == FAMILY_FILE:
             self.fc_label.value = "not used: the family file's PSFs\nare in pixels of the bead images"
+        elif optical and measured:
+            self.fc_label.value = "not used: the measured PSF\n(the pixel size resamples it)"
         elif not optical:
             self.fc_label.value = f"not used by the {family_label(self.family.value)} model"
         elif fc > MAX_FC_UNDERSAMPLED:
@@ -218,7 +253,11 @@ class DeblurWidget(DockContainer):
                 notify_error(str(exc))
                 return
         self._picker.confirm()  # its results are added next: the picker stays on the input
-        self._start(layer, family, record)
+        try:
+            self._start(layer, family, record)
+        except ValueError as exc:  # no PSF layer chosen
+            self.status.value = f"failed: {exc}"
+            notify_error(str(exc))
 
     def _planes(self, layer):
         """(index tuples, 2D arrays) to process, following the stack option."""
@@ -248,8 +287,11 @@ class DeblurWidget(DockContainer):
             kwargs["n_iter"] = int(self.iterations.value)
         if uses_optics(self.family.value):
             kwargs.update(na=self.na.value, wavelength=self.wavelength.value, pixel_size=self.pixel_size.value)
-            kwargs["aberrations"] = self.aberrations.value
-            kwargs["prior"] = self.prior.value
+            if self.aberrations.value == "measured":
+                kwargs.update(self._measured_psf())
+            else:
+                kwargs["aberrations"] = self.aberrations.value
+                kwargs["prior"] = self.prior.value
         indices, planes = self._planes(layer)
         cancel = self._cancel
         cancel.clear()
@@ -284,6 +326,29 @@ class DeblurWidget(DockContainer):
         self.run_button.text = "Cancel"
         self.status.value = f"running on {len(indices)} plane(s)…"
         worker.start()
+
+    def _measured_psf(self) -> dict:
+        """``psf`` (and ``psf_pixel_size`` when both pixel sizes are physical) of the chosen PSF layer; raises
+        ValueError with what to do when there is none. The note for the result is kept in ``_psf_note``."""
+        name = self.psf_layer.value
+        if not name or name not in self._viewer.layers:
+            raise ValueError("choose a PSF layer (open a PSF file, or measure one in the Calibrate dock)")
+        layer = self._viewer.layers[name]
+        psf = np.asarray(layer.data, dtype=np.float64)
+        note = f"measured PSF: layer {name!r}"
+        if psf.ndim == 3:
+            plane = int(np.argmax(psf.reshape(len(psf), -1).max(axis=1)))
+            psf, note = psf[plane], note + f", plane {plane} (its highest peak)"
+        out = {"psf": psf}
+        psf_px = layer_optics(layer)
+        if psf_px and self._optics.source != "default":
+            out["psf_pixel_size"] = psf_px
+        elif psf_px:
+            note += "\ntaken at the image's sampling: the image's pixel size is a default — enter it to resample"
+        else:
+            note += "\ntaken at the image's sampling (the layer states no pixel size)"
+        self._psf_note = note
+        return out
 
     def _failed(self, exc: Exception | str) -> None:
         self.job_failed(self.status, exc)
@@ -320,7 +385,9 @@ class DeblurWidget(DockContainer):
         self.psf_view.visible = True
         lines = _describe(first)
         m = METHODS[first.method]
-        text = "\n".join(lines) or (f"kernel estimated by {m.label} itself" if m.blind else "PSF given by the user")
+        resampled = first.details.get("psf_resampled")
+        given = self._psf_note + (f"\n{resampled}" if resampled else "")
+        text = "\n".join(lines) or (f"kernel estimated by {m.label} itself" if m.blind else given)
         verdict = first.details.get("verdict")
         if verdict:  # what the identification concluded, and how sure it was
             head, _, tail = verdict.partition(": ")

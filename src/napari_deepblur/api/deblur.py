@@ -213,7 +213,7 @@ def deblur(
                 kernel = resample_psf(kernel, psf_pixel_size, pixel_size)
                 floor_psf_size = int(kernel.shape[-1])
                 details["psf_resampled"] = (
-                    f"the PSF, sampled at {psf_pixel_size:g} per pixel, resampled to the image's {pixel_size:g}"
+                    f"the PSF sampled at {psf_pixel_size:g} per pixel was resampled to the image's {pixel_size:g}"
                 )
     else:
         if progress is not None:

@@ -37,6 +37,8 @@ def result_record(res) -> dict:
             rec[key] = res.details[key]
     if "intensity" in res.details:  # the units of the noise: image = offset + scale * (image in [0, 1])
         rec["intensity"] = dict(res.details["intensity"])
+    if "psf_resampled" in res.details:  # a given PSF sampled at another pixel size
+        rec["psf_resampled"] = res.details["psf_resampled"]
     if "fallback" in res.details:
         rec["fallback"] = list(res.details["fallback"])
     return rec
