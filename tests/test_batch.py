@@ -255,6 +255,14 @@ def test_files_deblurred_with_a_measured_psf(tmp_path, capsys):
     a = used[(used.shape[0] - n) // 2 :][:n, (used.shape[1] - n) // 2 :][:, :n]
     b = h[0].numpy()[(31 - n) // 2 :][:n, (31 - n) // 2 :][:, :n]
     assert np.linalg.norm(a - b) / np.linalg.norm(b) < 0.06
+    # a raw bead crop (camera offset, 3D): its highest plane, its background taken off
+    from napari_deepblur.io import read_psf
+
+    raw = np.stack([h_fine * 0.3, h_fine, h_fine * 0.5]) / h_fine.max() * 5000 + 500
+    write_tiff(tmp_path / "raw.tif", raw.astype(np.uint16), pixel_size_meta(0.05))
+    clean, px, note = read_psf(tmp_path / "raw.tif")
+    assert px == pytest.approx(0.05) and "plane 1 of 3" in note and "background" in note
+    assert np.abs(clean / clean.max() - h_fine / h_fine.max()).max() < 0.01  # the tail below the border's level
     # a PSF file without a pixel size: taken at the image's sampling, and the note says so
     assert main(["deblur", str(image), "-o", str(tmp_path / "out2"), "--psf", str(bare), "--method", "wiener"]) == 0
     side = json.loads((tmp_path / "out2" / "cells.json").read_text())

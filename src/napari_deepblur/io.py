@@ -165,4 +165,11 @@ def read_psf(path: Path) -> tuple[np.ndarray, float | None, str]:
         arr = arr[plane]
     elif arr.ndim != 2:
         raise DeblurInputError(f"a PSF file must hold a 2D PSF or a 3D stack, got shape {arr.shape}")
+    # a raw crop of a bead keeps the camera offset and background: the median of its border, taken off when it is
+    # more than 1 % of the peak (a computed or cleaned PSF has none)
+    border = np.concatenate([arr[0], arr[-1], arr[1:-1, 0], arr[1:-1, -1]])
+    level, peak = float(np.median(border)), float(arr.max())
+    if np.isfinite(level) and peak > 0 and level > 0.01 * peak:
+        arr = np.clip(arr - level, 0, None)
+        note += f"; its background ({100 * level / peak:.0f} % of the peak, the median of its border) taken off"
     return arr, meta["pixel_size_um"], note
