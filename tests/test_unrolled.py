@@ -1,5 +1,6 @@
 """The unrolled Douglas–Rachford network: architecture, start-up behaviour, a tiny training run."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -68,6 +69,22 @@ def test_tiny_deblur_training_run_writes_loadable_weights_and_resumes(tmp_path):
     w3 = train_deblur(grow, tmp_path / "grow_run", tmp_path / "grow", log=logs.append)
     assert any("grown from U-Net widths [4, 8] to [4, 8, 16]" in line for line in logs)
     assert load_deblur(path=w3)[0].config["widths"] == [4, 8, 16]
+    # an SSIM term in the loss (scikit-image's SSIM): trains, and the card says the loss
+    with_ssim = DeblurConfig(**{**ft.__dict__, "ssim_weight": 0.1, "lr": 1e-3})
+    train_deblur(with_ssim, tmp_path / "ssim_run", tmp_path / "ssim", log=logs.append)
+    assert "L1 loss + 0.1 × (1 − SSIM)" in (tmp_path / "ssim" / "deblur.md").read_text()
+
+
+def test_the_ssim_term_is_scikit_images_ssim():
+    from skimage.metrics import structural_similarity
+
+    from napari_deepblur.training.deblur import ssim
+
+    rng = np.random.default_rng(0)
+    a = rng.random((64, 80))
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1)
+    expected = structural_similarity(a, b, data_range=1.0)
+    assert float(ssim(torch.tensor(b)[None, None], torch.tensor(a)[None, None])) == pytest.approx(expected, abs=1e-9)
 
 
 def test_untrained_network_starts_as_plain_douglas_rachford():

@@ -165,6 +165,9 @@ class DeblurConfig:
         default=(0.1, 0.15, 0.2, 0.25),
         metadata=cli("Zernike cutoffs trained on (above 0.25: pixel-integrated PSFs)", nargs="+", type=float),
     )
+    ssim_weight: float = field(
+        default=0.0, metadata=cli("weight of (1 - SSIM) added to the L1 loss (SSIM as scikit-image computes it)")
+    )
     p_gaussian: float = 0.25
     p_perturb: float = field(default=0.5, metadata=cli("share of items deblurred with a perturbed operator"))
     perturb: float = 0.2
