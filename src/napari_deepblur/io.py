@@ -19,6 +19,7 @@ from .errors import DeblurInputError
 __all__ = [
     "IMAGE_SUFFIXES",
     "atomic_write",
+    "in_focus_plane",
     "pixel_size_meta",
     "read_image",
     "read_psf",
@@ -152,6 +153,12 @@ def pixel_size_meta(pixel_size_um: float | None) -> dict:
     return {"resolution": (per_um, per_um), "imagej": {"unit": "micron"}}
 
 
+def in_focus_plane(stack: np.ndarray) -> tuple[np.ndarray, int]:
+    """The in-focus plane of a through-focus PSF ``(Z, H, W)`` — the one with the highest peak — and its index."""
+    plane = int(np.argmax(stack.reshape(len(stack), -1).max(axis=1)))
+    return stack[plane], plane
+
+
 def read_psf(path: Path) -> tuple[np.ndarray, float | None, str]:
     """A PSF file (TIFF/PNG): ``(psf, pixel size in µm or None, note)``. A 2D PSF is taken as it is; of a 3D stack
     (a through-focus PSF) the plane with the highest peak, the in-focus one, said in ``note``. Checked and
@@ -160,9 +167,9 @@ def read_psf(path: Path) -> tuple[np.ndarray, float | None, str]:
     arr = np.squeeze(np.asarray(arr, dtype=np.float64))
     note = f"{Path(path).name}"
     if arr.ndim == 3:
-        plane = int(np.argmax(arr.reshape(len(arr), -1).max(axis=1)))
-        note += f": plane {plane} of {len(arr)} (the highest peak)"
-        arr = arr[plane]
+        n = len(arr)
+        arr, plane = in_focus_plane(arr)
+        note += f": plane {plane} of {n} (the highest peak)"
     elif arr.ndim != 2:
         raise DeblurInputError(f"a PSF file must hold a 2D PSF or a 3D stack, got shape {arr.shape}")
     # a raw crop of a bead keeps the camera offset and background: the median of its border, taken off when it is

@@ -158,7 +158,7 @@ class DeblurWidget(DockContainer):
         being deblurred, PSF layers (``… PSF``) first, newest first."""
         from napari.layers import Image as ImageLayer
 
-        current = self.image.value if hasattr(self, "image") else None
+        current = self.image.value
         layers = [ly for ly in reversed(self._viewer.layers) if isinstance(ly, ImageLayer) and ly is not current
                   and not ly.rgb and ly.data.ndim in (2, 3)]  # fmt: skip
         return [ly.name for ly in sorted(layers, key=lambda ly: not is_psf_layer(ly))]
@@ -337,8 +337,10 @@ class DeblurWidget(DockContainer):
         psf = np.asarray(layer.data, dtype=np.float64)
         note = f"measured PSF: layer {name!r}"
         if psf.ndim == 3:
-            plane = int(np.argmax(psf.reshape(len(psf), -1).max(axis=1)))
-            psf, note = psf[plane], note + f", plane {plane} (its highest peak)"
+            from ..io import in_focus_plane
+
+            psf, plane = in_focus_plane(psf)
+            note += f", plane {plane} (its highest peak)"
         out = {"psf": psf}
         psf_px = layer_optics(layer)
         if psf_px and self._optics.source != "default":
