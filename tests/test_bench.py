@@ -12,6 +12,7 @@ from napari_deepblur.bench.deblur import format_rows, normalized_noise, run_debl
 from napari_deepblur.bench.identify import best_constant_gamma, run_identify_bench
 from napari_deepblur.bench.identify import format_rows as identify_rows
 from napari_deepblur.cli import main
+from napari_deepblur.physics import NOISE_LEVELS
 
 
 @pytest.fixture(scope="module")
@@ -130,10 +131,22 @@ def test_realism_benchmark_scores_estimates_against_the_truth(monkeypatch):
 
 def test_restoration_benchmark_scores_every_method_with_the_same_estimate(monkeypatch):
     """bench restore: every row on the same images, overshoot and edge error measured (small run)."""
+    import napari_deepblur.api.deblur as api_deblur
+    import napari_deepblur.api.identify as api_identify
     from napari_deepblur.bench import restore
 
+    seen = []  # every method is told the noise in the units deblur scales the image to, not the drawn (alpha, beta)
+
+    def spy(fn):
+        return lambda y, *a, noise, **k: (
+            seen.append(noise == normalized_noise(y, *NOISE_LEVELS["medium"])) or fn(y, *a, noise=noise, **k)
+        )
+
+    monkeypatch.setattr(api_deblur, "deblur", spy(api_deblur.deblur))
+    monkeypatch.setattr(api_identify, "identify", spy(api_identify.identify))
     monkeypatch.setattr(restore, "FCS", (0.2,))
     res = restore.run_restore_bench(noise="medium", n_per_class=1, validation=True, parts=("sparse",))
+    assert len(seen) > 4 and all(seen)
     rows = res["rows"]
     assert {r["row"] for r in rows} == {"blurry input", *restore.METHOD_ROWS}
     assert all(r["psnr"]["n"] == 1 and 0 <= r["overshoot"]["mean"] <= 1 and r["edge_error"]["mean"] > 0 for r in rows)

@@ -70,9 +70,11 @@ def test_tiny_deblur_training_run_writes_loadable_weights_and_resumes(tmp_path):
     assert any("grown from U-Net widths [4, 8] to [4, 8, 16]" in line for line in logs)
     assert load_deblur(path=w3)[0].config["widths"] == [4, 8, 16]
     # an SSIM term in the loss (scikit-image's SSIM): trains, and the card says the loss
-    with_ssim = DeblurConfig(**{**ft.__dict__, "ssim_weight": 0.1, "lr": 1e-3})
+    # ... and with the mixed noise law (more weak-noise items): the card says that too
+    with_ssim = DeblurConfig(**{**ft.__dict__, "ssim_weight": 0.1, "lr": 1e-3, "noise_dist": "mixed"})
     train_deblur(with_ssim, tmp_path / "ssim_run", tmp_path / "ssim", log=logs.append)
-    assert "L1 loss + 0.1 × (1 − SSIM)" in (tmp_path / "ssim" / "deblur.md").read_text()
+    card = (tmp_path / "ssim" / "deblur.md").read_text()
+    assert "L1 loss + 0.1 × (1 − SSIM)" in card and "log-uniform over the top two decades" in card
 
 
 def test_the_ssim_term_is_scikit_images_ssim():

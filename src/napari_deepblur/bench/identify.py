@@ -22,7 +22,7 @@ import torch
 from ..datasets import default_test_images
 from ..methods._optim import adam_minimize
 from ..physics import NOISE_LEVELS, add_poisson_gaussian, blur, psf_snr
-from .protocol import benchmark_family, summary, write_results
+from .protocol import benchmark_family, normalized_noise, summary, write_results
 
 __all__ = ["best_constant_gamma", "format_rows", "run_identify_bench"]
 
@@ -94,7 +94,8 @@ def run_identify_bench(
         z = blur(x, fam, psfs[k : k + 1].double())
         y = add_poisson_gaussian(z, alpha, beta, generator=gen)[0, 0].numpy()
         t0 = time.perf_counter()
-        res = identify(y, family, noise=(alpha, beta), device=device, weights=weights, tta=tta, prior="paper", **optics)
+        nz = normalized_noise(y, alpha, beta)  # in the units identify scales the image to
+        res = identify(y, family, noise=nz, device=device, weights=weights, tta=tta, prior="paper", **optics)
         seconds.append(time.perf_counter() - t0)
         h = psfs[k : k + 1]
         scores.append(float(psf_snr(h, torch.from_numpy(res.psf)[None].to(h.dtype))))

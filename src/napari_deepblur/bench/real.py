@@ -39,7 +39,7 @@ from ..datasets import (
 from ..physics import NOISE_LEVELS, ZernikeFamily, forward_model, psf_snr
 from ..physics.priors import PRIOR_DEFAULT
 from ..synthetic import fluorescence_scene
-from .protocol import summary, write_results
+from .protocol import normalized_noise, summary, write_results
 
 __all__ = ["FCS", "format_real", "run_real_bench"]
 
@@ -111,7 +111,8 @@ def _synthetic_part(
                     x = torch.from_numpy(img).double()[None, None]
                     y = forward_model(x, fam, h, alpha, beta, generator=gen)[0, 0].numpy()
                     t0 = time.perf_counter()
-                    res = identify(y, "zernike", noise=(alpha, beta), device=device, fc=fc, weights=weights,
+                    nz = normalized_noise(y, alpha, beta)  # in the units identify scales the image to
+                    res = identify(y, "zernike", noise=nz, device=device, fc=fc, weights=weights,
                                    prior=prior)  # fmt: skip
                     secs.append(time.perf_counter() - t0)
                     est.append(_score(h, res.psf))

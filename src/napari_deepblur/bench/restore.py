@@ -6,8 +6,11 @@ FLUORESCENCE_VALIDATION`, 3× downsampled, 256² centre crops) and bsd68 (or, wi
 held-out scikit-image pictures), scaled to [0, 1]. Each is blurred by the aberration-free PSF (*phantom*) or by 1–2
 aberrations of 0.05–0.15 waves (*sparse*) at fc 0.2 and 0.3 (undersampled, pixel-integrated), and Poisson–Gaussian
 noise of the three benchmark levels is added. The PSF is estimated once per image by :func:`napari_deepblur.identify`
-(the default prior); every method then restores with that same estimate. Rows: deep-blur, Richardson–Lucy, TV (with
-the estimate), deep-blur with the true PSF (reference).
+(the default prior); every method then restores with that same estimate. Identification and every method are told
+the noise level that was drawn, in the units ``deblur`` scales the image to (:func:`~napari_deepblur.bench.protocol.
+normalized_noise`, as the paper-protocol benchmark does; before 2026-12-01 this benchmark passed the drawn (α, β)
+unconverted: the noise was misstated by the image's scaling, by a factor 0.8–1.5 at medium noise and 2–3 at high
+noise). Rows: deep-blur, Richardson–Lucy, TV (with the estimate), deep-blur with the true PSF (reference).
 
 Scores, on the image minus a 16-pixel border: PSNR and SSIM (data range 1, the output clipped to [0, 1] as in the
 paper protocol); **overshoot** — the share of pixels beyond the true image's range by more than 2 % of it (halos and
@@ -23,7 +26,7 @@ import numpy as np
 import torch
 
 from ..physics import NOISE_LEVELS, ZernikeFamily, forward_model
-from .protocol import scores, summary, write_results
+from .protocol import normalized_noise, scores, summary, write_results
 from .real import _content, _sparse_gamma
 
 __all__ = ["METHOD_ROWS", "edge_error", "format_restore", "overshoot", "run_restore_bench"]
@@ -92,12 +95,13 @@ def run_restore_bench(
                         h = fam.psf(torch.tensor(g[None]))
                         x = torch.from_numpy(img).double()[None, None]
                         y = forward_model(x, fam, h, alpha, beta, generator=gen)[0, 0].numpy().astype(np.float32)
-                        est = identify(y, "zernike", noise=(alpha, beta), device=device, fc=fc)
+                        nz = normalized_noise(y, alpha, beta)  # in the units deblur scales the image to
+                        est = identify(y, "zernike", noise=nz, device=device, fc=fc)
                         outs = {"blurry input": (y, 0.0)}
                         for row, (method, which) in METHOD_ROWS.items():
                             psf = est.psf if which == "estimate" else h[0].numpy()
                             t0 = time.perf_counter()
-                            r = deblur(y, psf=psf, method=method, noise=(alpha, beta), device=device)
+                            r = deblur(y, psf=psf, method=method, noise=nz, device=device)
                             outs[row] = (r.image, time.perf_counter() - t0)
                         for row, (out, secs) in outs.items():
                             p, s = scores(out, img, BORDER)

@@ -168,6 +168,9 @@ class DeblurConfig:
     ssim_weight: float = field(
         default=0.0, metadata=cli("weight of (1 - SSIM) added to the L1 loss (SSIM as scikit-image computes it)")
     )
+    noise_dist: str = field(
+        default="uniform", metadata=cli("noise law (mixed: half log-uniform)", choices=("uniform", "mixed"))
+    )
     p_gaussian: float = 0.25
     p_perturb: float = field(default=0.5, metadata=cli("share of items deblurred with a perturbed operator"))
     perturb: float = 0.2

@@ -98,9 +98,7 @@ def synthesize(
     gamma_scale : torch.Tensor, optional
         ``(batch_size,)`` factors multiplying sampled ``gamma`` (to mix narrow and wide aberration ranges).
     noise_dist : {"uniform", "mixed"}
-        ``"uniform"``: ``alpha``, ``beta`` uniform in their ranges; ``"mixed"``: half the items so, the other half
-        log-uniform over the top two decades of each range (more weak-noise items: ``beta < 0.05`` in 1 of 6 items
-        under the uniform law, about 2 of 5 under the mixed one).
+        The law of the noise levels (:func:`draw_noise`).
     p_haze : float
         Share of items given out-of-focus haze (:func:`add_haze`) before the contrast and offset of :func:`augment`.
     """
@@ -114,6 +112,36 @@ def synthesize(
     z = blur(x, family, psf, boundary="valid", crop_to=crop)
     o = (x.shape[-1] - crop) // 2
     x = x[..., o : o + crop, o : o + crop]
+    alpha, beta = draw_noise(batch_size, gen, alpha_max, beta_max, noise_dist, p_noiseless)
+    y = add_poisson_gaussian(z, alpha, beta, generator=gen)
+    return BlurBatch(y=y, x=x, gamma=gamma, psf=psf, alpha=alpha, beta=beta)
+
+
+#: The training laws of the noise levels (:func:`draw_noise`).
+NOISE_DISTS = ("uniform", "mixed")
+
+
+def noise_law_text(noise_dist: str) -> str:
+    """What :func:`draw_noise` does beyond the uniform law, for model cards (empty for ``"uniform"``)."""
+    if noise_dist == "mixed":
+        return " for half the items, log-uniform over the top two decades of the same ranges for the other half"
+    return ""
+
+
+def draw_noise(
+    batch_size: int,
+    gen: torch.Generator,
+    alpha_max: float = MAX_ALPHA,
+    beta_max: float = MAX_BETA,
+    noise_dist: str = "uniform",
+    p_noiseless: float = 0.15,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Poisson–Gaussian levels ``(alpha, beta)``, each ``(batch_size,)``, for training items.
+
+    ``"uniform"``: ``alpha``, ``beta`` uniform in ``[0, alpha_max] x [0, beta_max]``; ``"mixed"``: half the items
+    so, the other half log-uniform over the top two decades of each range (more weak-noise items: ``beta < 0.05`` in
+    1 of 6 items under the uniform law, about 2 of 5 under the mixed one). A share ``p_noiseless`` is then set to 0.
+    """
     alpha = alpha_max * torch.rand(batch_size, generator=gen)
     beta = beta_max * torch.rand(batch_size, generator=gen)
     if noise_dist == "mixed":
@@ -121,8 +149,6 @@ def synthesize(
         alpha = torch.where(log_items, alpha_max * 10 ** (-2 * torch.rand(batch_size, generator=gen)), alpha)
         beta = torch.where(log_items, beta_max * 10 ** (-2 * torch.rand(batch_size, generator=gen)), beta)
     elif noise_dist != "uniform":
-        raise ValueError(f"unknown noise distribution {noise_dist!r}")
+        raise ValueError(f"unknown noise distribution {noise_dist!r}; use one of {', '.join(NOISE_DISTS)}")
     clean = torch.rand(batch_size, generator=gen) < p_noiseless
-    alpha, beta = alpha.masked_fill(clean, 0.0), beta.masked_fill(clean, 0.0)
-    y = add_poisson_gaussian(z, alpha, beta, generator=gen)
-    return BlurBatch(y=y, x=x, gamma=gamma, psf=psf, alpha=alpha, beta=beta)
+    return alpha.masked_fill(clean, 0.0), beta.masked_fill(clean, 0.0)

@@ -43,7 +43,7 @@ from ..physics import (
 from ..physics.noise import MAX_ALPHA, MAX_BETA
 from ._checkpoint import init_chain_line, init_from, load_checkpoint, save_checkpoint, warmup_cosine
 from .config import DeblurConfig
-from .data import augment
+from .data import augment, draw_noise, noise_law_text
 
 __all__ = ["DeblurConfig", "psnr", "train_deblur", "write_model_card"]
 
@@ -146,10 +146,7 @@ def _batch(cfg, bank, fams, gen, *, noise=None):
     o = (cfg.patch - cfg.crop) // 2
     x = x[..., o : o + cfg.crop, o : o + cfg.crop]
     if noise is None:
-        alpha = MAX_ALPHA * torch.rand(cfg.batch_size, generator=gen)
-        beta = MAX_BETA * torch.rand(cfg.batch_size, generator=gen)
-        clean = torch.rand(cfg.batch_size, generator=gen) < cfg.p_noiseless
-        alpha, beta = alpha.masked_fill(clean, 0.0), beta.masked_fill(clean, 0.0)
+        alpha, beta = draw_noise(cfg.batch_size, gen, noise_dist=cfg.noise_dist, p_noiseless=cfg.p_noiseless)
     else:
         alpha = torch.full((cfg.batch_size,), noise[0])
         beta = torch.full((cfg.batch_size,), noise[1])
@@ -200,6 +197,7 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
     extra, rule = (" identified PSF: none | medium | high |", "---|---|---|") if blind else ("", "")
     table = f"| step | none | medium | high | train loss |{extra}\n|---|---|---|---|---|{rule}"
     ssim_term = f" + {cfg.ssim_weight:g} × (1 − SSIM)" if cfg.ssim_weight else ""
+    mixed = noise_law_text(cfg.noise_dist)
     for h in hist:
         cols = "".join(f" {h[k + '_blind']:.2f} |" for k in NOISE_LEVELS) if blind else ""
         table += f"\n| {h['step']} | {h['none']:.2f} | {h['medium']:.2f} | {h['high']:.2f} | {h['loss']:.4f} |{cols}"
@@ -247,7 +245,8 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
 * **Training command** (last invocation): `{meta["command"]}`{init_line}
 * **Data**: {cfg.bank_size} sharp {cfg.patch}² patches ({meta["bank_sources"]}), random rot90/flip and contrast;
   the valid {cfg.crop}² crop of the blurred patch is reflect-padded by the PSF radius (as at inference);
-  Poisson–Gaussian noise α ~ U[0, {MAX_ALPHA:g}], β ~ U[0, {MAX_BETA:g}] ({int(cfg.p_noiseless * 100)} % noiseless).
+  Poisson–Gaussian noise α ~ U[0, {MAX_ALPHA:g}], β ~ U[0, {MAX_BETA:g}]{mixed} ({int(cfg.p_noiseless * 100)} %
+  noiseless).
 * **Optimisation**: Adam, lr {cfg.lr} ({10 * cfg.lr:g} for the λ scalars), warm-up and cosine decay,
   batch {cfg.batch_size}, {meta["steps_done"]} steps, seed {cfg.seed}; L1 loss{ssim_term} on the {cfg.crop}² centre.
 * **Wall time**: {meta["wall_time_s"] / 60:.1f} min on {meta["machine"]}.{stopped}

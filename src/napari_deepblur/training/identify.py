@@ -28,7 +28,7 @@ from ..physics.noise import MAX_ALPHA, MAX_BETA
 from ..physics.priors import odd_sparse_gamma, sample_prior
 from ._checkpoint import init_chain_line, init_from, load_checkpoint, save_checkpoint, warmup_cosine
 from .config import IdentifyConfig
-from .data import synthesize
+from .data import noise_law_text, synthesize
 
 __all__ = [
     "IdentifyConfig",
@@ -204,11 +204,7 @@ def _model_card(cfg: IdentifyConfig, meta: dict, weights: Path) -> str:
         if micro
         else ""
     )
-    mixed = (
-        " for half the items, log-uniform over the top two decades of the same ranges for the other half"
-        if cfg.noise_dist == "mixed"
-        else ""
-    )
+    mixed = noise_law_text(cfg.noise_dist)
     init_line = init_chain_line(meta.get("init"))
     zernike = not cfg.family_file and get_family(cfg.family).uses_optics
     optics = (
