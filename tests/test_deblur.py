@@ -262,3 +262,30 @@ def test_l1_restores_a_sparse_bead_field():
     err, blurry = np.linalg.norm(out - x), np.linalg.norm(y - 0.01 - x)
     assert err < 0.2 * blurry, (err, blurry)
     assert METHODS["l1"].nonneg.startswith("inside")
+
+
+def test_deepblur_reads_a_noisy_image_in_its_signals_range():
+    """Noise widens an image's percentiles; deep-blur reads a noisy image in the range of its signal instead (closer to
+    the true intensities it was trained on), maps the result back, and still never goes below the dark level; a
+    noise-free image is read as scaled."""
+    from napari_deepblur.api.params import normalize_intensity
+    from napari_deepblur.bench.protocol import normalized_noise
+    from napari_deepblur.methods.deepblur import run_unrolled, signal_range
+    from napari_deepblur.physics import NOISE_LEVELS
+
+    s = make_sample("zernike", [0.0] * 8, shape=(128, 128), noise=NOISE_LEVELS["high"])
+    y = s["blurred"]
+    x, lo_y, scale = normalize_intensity(y)
+    a, b = normalized_noise(y, *NOISE_LEVELS["high"])
+    true_lo, true_hi = (s["sharp"].min() - lo_y) / scale, (s["sharp"].max() - lo_y) / scale  # in x's units
+    lo, hi = signal_range(x, a, b)
+    assert 0 < lo < hi < 1 and abs(lo - true_lo) < abs(true_lo) and abs(hi - true_hi) < abs(1 - true_hi)
+    assert signal_range(normalize_intensity(s["sharp"])[0], 0.0, 0.0) == (0.0, 1.0)  # noise-free: as scaled
+    res = deblur(y, psf=s["psf"], noise=(a, b))  # deblur() reads deep-blur's input so
+    opts = {"nonneg": True, "floor_scale": res.details["floor_scale"]}
+    plain = run_unrolled(x, s["psf"], a, b, **opts)
+    np.testing.assert_array_equal(plain, run_unrolled(x, s["psf"], a, b, signal_range=(0.0, 1.0), **opts))
+    ranged = run_unrolled(x, s["psf"], a, b, signal_range=(lo, hi), **opts)
+    # the range changes what the network sees (its benefit is measured by bench restore, not on one image)
+    assert ranged.min() >= 0 and np.abs(ranged - plain).max() > 1e-3
+    np.testing.assert_allclose(res.image, lo_y + scale * ranged, atol=1e-4 * scale)

@@ -232,6 +232,10 @@ def deblur(
         method_options["floor_scale"], floor_note = content_floor_scale(
             x, method_options["floor_scale"], floor_psf_size, seen
         )
+    if method == "deepblur" and "signal_range" not in method_options:
+        from ..methods.deepblur import signal_range
+
+        method_options["signal_range"] = signal_range(x, alpha, beta)  # one range for the whole image, tiles too
     side = resolve_tile(tile, x.shape, m)
     details = {**details, **m.record(method_options), "nonneg": bool(nonneg), "intensity": intensity}
     if floor_note:
