@@ -42,11 +42,12 @@ def benchmark_family(family: str, fc: float | None = None, setting: str = "paper
 
 def normalized_noise(y: np.ndarray, alpha: float, beta: float) -> tuple[float, float]:
     """(α, β) of ``y`` expressed for the image :func:`normalize_intensity` makes of it (``x = (y - lo) / s``):
-    ``Var = (α z + β²)`` with ``z = s x + lo`` gives ``α' = α / s``, ``β'² = (α lo + β²) / s²``."""
+    :func:`~napari_deepblur.physics.noise.rescaled_noise`."""
     from ..api.params import normalize_intensity
+    from ..physics.noise import rescaled_noise
 
     _, lo, s = normalize_intensity(np.asarray(y, dtype=np.float64))
-    return alpha / s, float(np.sqrt(max(alpha * lo + beta**2, 0.0)) / s)
+    return rescaled_noise(alpha, beta, lo, s)
 
 
 def scores(out: np.ndarray, x: np.ndarray, border: int) -> tuple[float, float]:

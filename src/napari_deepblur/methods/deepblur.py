@@ -10,6 +10,7 @@ import torch
 
 from ..errors import DeblurInputError
 from ..physics import Family, crop, family_class, family_classes, pad_reflect, pad_width, product_convolution
+from ..physics.noise import rescaled_noise
 from ..physics.operators import BlurOperator, ConvolutionOperator
 from .regularisation import effective_sigma
 
@@ -137,7 +138,7 @@ def run_unrolled(
     lo, hi = (float(v) for v in signal_range)
     if (lo, hi) != (0.0, 1.0):
         s = hi - lo
-        a2, b2 = alpha / s, math.sqrt(max(alpha * lo + beta**2, 0.0)) / s
+        a2, b2 = rescaled_noise(alpha, beta, lo, s)
         out = run_unrolled(
             (np.asarray(x, dtype=np.float32) - lo) / s, kernel, a2, b2, device=device, family=family,
             progress=progress, weights=weights, origin=origin, full_shape=full_shape,

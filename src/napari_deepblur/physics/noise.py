@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 import torch
 
-__all__ = ["NOISE_LEVELS", "add_poisson_gaussian", "estimate_noise", "noise_level"]
+__all__ = ["NOISE_LEVELS", "add_poisson_gaussian", "estimate_noise", "noise_level", "rescaled_noise"]
 
 #: The paper's three benchmark levels, ``name -> (alpha, beta)``.
 NOISE_LEVELS: dict[str, tuple[float, float]] = {
@@ -49,6 +49,12 @@ def noise_level(level: str | tuple[float, float]) -> tuple[float, float]:
             "(the networks were trained on alpha <= 0.15, beta <= 0.3); use 'auto' or a level name"
         )
     return alpha, beta
+
+
+def rescaled_noise(alpha: float, beta: float, lo: float, scale: float) -> tuple[float, float]:
+    """``(alpha, beta)`` of an image ``z`` expressed for ``x = (z - lo) / scale``: ``Var = alpha z + beta²`` with
+    ``z = scale x + lo`` gives ``alpha' = alpha / scale``, ``beta'² = (alpha lo + beta²) / scale²`` (at least 0)."""
+    return alpha / scale, float(np.sqrt(max(alpha * lo + beta**2, 0.0)) / scale)
 
 
 def _per_item(v: float | torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
