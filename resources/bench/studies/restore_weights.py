@@ -23,6 +23,10 @@ def weights_path(kind, family=None):
 
 W.weights_path = weights_path
 r = restore.run_restore_bench(noise, validation=True)
+for x in r["rows"]:  # per content and cutoff (2 fluorescence images or 3 pictures each)
+    if x["row"] in ("deep-blur", "TV"):
+        print(f"{alt} {x['part']} {noise} {x['content'][:12]} fc {x['fc']} {x['row']}: {x['psnr']['mean']:.3f} / "
+              f"{x['ssim']['mean']:.4f}", flush=True)  # fmt: skip
 for part in ("phantom", "sparse"):
     for row in ("deep-blur", "TV", "Richardson-Lucy"):
         sel = [x for x in r["rows"] if x["part"] == part and x["row"] == row]
