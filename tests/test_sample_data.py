@@ -3,7 +3,9 @@
 import numpy as np
 import torch
 
-from napari_deepblur._sample_data import make_sample, sample_spatially_varying, sample_zernike
+from napari_deepblur._sample_data import SAMPLE_NOISE, make_sample, sample_spatially_varying, sample_zernike
+from napari_deepblur.api.params import normalize_intensity, normalized_noise
+from napari_deepblur.api.provenance import noise_record, recorded_noise
 from napari_deepblur.display import psf_montage
 from napari_deepblur.physics import get_family
 from napari_deepblur.synthetic import fluorescence_scene
@@ -38,6 +40,25 @@ def test_sample_layers():
         assert psf.ndim == psf_ndim
         assert "gamma" in meta["metadata"]["napari_deepblur"]
         assert psf_meta["name"].endswith("true PSF")
+
+
+def test_a_simulation_records_its_noise_as_deblur_reads_it():
+    """The noise is drawn relative to the sharp image; deblur reads a given (α, β) relative to the noisy image's own
+    range. The record gives the second (what to pass as ``noise=``), the first under "drawn"."""
+    s = make_sample("zernike", [0.0] * 8, shape=(128, 128), noise=(0.0, 0.05))
+    fam = get_family("zernike")
+    op = fam.operator_from_psf(torch.from_numpy(s["psf"])[None], (128, 128))
+    clean = op.A(torch.from_numpy(s["sharp"])[None, None])[0, 0].numpy()
+    rec = noise_record(s["blurred"], 0.0, 0.05)
+    x, lo, scale = normalize_intensity(s["blurred"])
+    measured = float(np.std(x - (clean - lo) / scale))  # the noise of the image deblur sees
+    assert rec["drawn"]["beta"] == 0.05 and abs(scale - 1) > 0.2  # blur and noise changed the range: units differ
+    assert abs(rec["beta"] - measured) < 0.03 * measured and rec["alpha"] == 0.0
+    for fn in (sample_zernike, sample_spatially_varying):
+        (_, sharp_meta), _, (blurred, meta) = fn()
+        assert recorded_noise(sharp_meta["metadata"]) is None  # the truth has no noise
+        assert recorded_noise(meta["metadata"]) == normalized_noise(blurred, *SAMPLE_NOISE)
+        assert meta["metadata"]["napari_deepblur"]["noise"]["drawn"]["alpha"] == SAMPLE_NOISE[0]
 
 
 def test_montage_places_psfs_row_major():

@@ -65,12 +65,26 @@ def test_simulate_with_the_explorer_gamma(make_napari_viewer):
     viewer.add_image(np.random.rand(128, 128).astype(np.float32), name="sharp", scale=(0.1, 0.1))
     sim.image.value = viewer.layers["sharp"]
     sim.gamma_source.value = "from the PSF explorer"
+    sim.noise.value = "high"
     sim.run_button.clicked.emit()
     out = viewer.layers["sharp simulated"]
     assert out.data.shape == (128, 128) and tuple(out.scale) == (0.1, 0.1)
     meta = out.metadata["napari_deepblur"]
     assert meta["gamma"]["defocus"] == pytest.approx(0.08, abs=1e-3)
     assert "sharp true PSF" in viewer.layers
+    # the noise is recorded as Blind deblur reads this image (a named level there would misstate it 2-3x)
+    from napari_deepblur.api.params import normalized_noise
+    from napari_deepblur.physics import NOISE_LEVELS
+
+    assert (meta["noise"]["drawn"]["alpha"], meta["noise"]["drawn"]["beta"]) == NOISE_LEVELS["high"]
+    read = normalized_noise(out.data, *NOISE_LEVELS["high"])
+    assert (meta["noise"]["alpha"], meta["noise"]["beta"]) == pytest.approx(read)
+    assert read[0] < 0.7 * NOISE_LEVELS["high"][0] and "as Blind deblur reads it" in sim.info.value
+    w = open_widget(viewer, "Blind deblur")
+    w.image.value = out
+    assert w.noise.value == "auto" and "records its simulated noise" in w.noise.tooltip
+    w.noise.value = "custom"
+    assert (w.alpha.value, w.beta.value) == pytest.approx(read, abs=1e-3)
 
 
 def test_deblur_widget_runs_on_the_sample(make_napari_viewer, qtbot):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .api.provenance import truth_record
+from .api.provenance import noise_record, truth_record
 from .display import psf_montage
 from .physics import forward_model, get_family
 from .synthetic import fluorescence_scene
@@ -26,8 +26,12 @@ _ZERNIKE_GAMMA = [0.10, 0.0, 0.04, 0.0, 0.0, 0.0, 0.0, -0.06]
 _SV_GAMMA = [0.04, 0.0, 0.0, 0.08, 0.0, 0.02, 0.08, 0.0, 0.0, 0.07, 0.0, 0.0, 0.03]
 
 
+#: The samples' Poisson–Gaussian noise (α, β), relative to the sharp scene (in [0, 1]).
+SAMPLE_NOISE = (0.01, 0.01)
+
+
 def make_sample(
-    family: str, gamma: list[float], shape: tuple[int, int] = (384, 384), seed: int = 0, noise=(0.01, 0.01)
+    family: str, gamma: list[float], shape: tuple[int, int] = (384, 384), seed: int = 0, noise=SAMPLE_NOISE
 ) -> dict[str, np.ndarray]:
     """Blur a seeded fluorescence scene with ``family(gamma)`` and add Poisson–Gaussian noise.
 
@@ -56,13 +60,15 @@ def _layers(family: str, gamma: list[float], title: str):
     s = make_sample(family, gamma)
     fam = get_family(family)
     meta = {"napari_deepblur": truth_record(fam, s["gamma"], "ground truth")}
+    noise = noise_record(s["blurred"], *SAMPLE_NOISE)
+    meta_blurred = {"napari_deepblur": {**meta["napari_deepblur"], "noise": noise}}
     psf = s["psf"]
     if psf.ndim == 3:  # space-varying: one image with the PSFs at their grid positions
         psf = psf_montage(psf, fam.grid)
     return [
         (s["sharp"], {"name": f"{title} (sharp truth)", "colormap": "gray", "visible": False, "metadata": meta}),
         (psf, {"name": f"{title} true PSF", "colormap": "magma", "metadata": meta}),
-        (s["blurred"], {"name": f"{title} blurred", "colormap": "gray", "metadata": meta}),
+        (s["blurred"], {"name": f"{title} blurred", "colormap": "gray", "metadata": meta_blurred}),
     ]
 
 

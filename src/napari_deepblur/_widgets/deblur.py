@@ -22,6 +22,7 @@ from magicgui.widgets import (
     create_widget,
 )
 
+from ..api.provenance import recorded_noise
 from ..methods import METHODS
 from ..physics.noise import NOISE_LEVELS
 from ..physics.optics import MAX_FC, MAX_FC_UNDERSAMPLED
@@ -47,6 +48,10 @@ if TYPE_CHECKING:
 __all__ = ["DeblurWidget"]
 
 NOISE_CHOICES = ["auto", *NOISE_LEVELS, "custom"]
+NOISE_TOOLTIP = (
+    "auto: estimated from the image. The named levels and custom give Poisson α and Gaussian β relative to the\n"
+    "image's range (its 0.01–99.99 percentiles mapped to [0, 1])."
+)
 
 
 class DeblurWidget(DockContainer):
@@ -97,7 +102,7 @@ class DeblurWidget(DockContainer):
         )
         self.fc_label = Label(label="cutoff")
         self.optics_note = Label(label="optics")
-        self.noise = ComboBox(label="noise", choices=NOISE_CHOICES, value="auto")
+        self.noise = ComboBox(label="noise", choices=NOISE_CHOICES, value="auto", tooltip=NOISE_TOOLTIP)
         self.alpha = FloatSpinBox(label="  Poisson α", value=0.0, min=0.0, max=1.0, step=0.005, enabled=False)
         self.beta = FloatSpinBox(label="  Gaussian β", value=0.0, min=0.0, max=1.0, step=0.005, enabled=False)
         methods = [(m.label, k) for k, m in METHODS.items()]
@@ -152,6 +157,13 @@ class DeblurWidget(DockContainer):
         self.alpha.visible = self.beta.visible = self.noise.value != "auto"
         if self.noise.value in NOISE_LEVELS:
             self.alpha.value, self.beta.value = NOISE_LEVELS[self.noise.value]
+        elif custom and self._recorded_noise() is not None:  # a simulation's own noise, in the units deblur reads
+            self.alpha.value, self.beta.value = self._recorded_noise()
+
+    def _recorded_noise(self) -> tuple[float, float] | None:
+        """The noise a simulated or sample layer records (as deblur reads that image), else ``None``."""
+        layer = self.image.value
+        return None if layer is None else recorded_noise(layer.metadata)
 
     def _psf_choices(self, _widget=None) -> list[str]:
         """Names of the layers that can be a measured PSF: 2D or 3D single-channel images other than the image
@@ -189,6 +201,13 @@ class DeblurWidget(DockContainer):
             return
         self._optics.from_layer(layer)
         self.slices.enabled = layer.data.ndim > 2 and not layer.rgb
+        known = self._recorded_noise()
+        self.noise.tooltip = NOISE_TOOLTIP + (
+            f"\nThis layer records its simulated noise: α={known[0]:.3g} β={known[1]:.3g} (choose custom)"
+            if known is not None else ""
+        )  # fmt: skip
+        if known is not None and self.noise.value == "custom":
+            self.alpha.value, self.beta.value = known
 
     def _update_cutoff(self) -> None:
         fc = self.na.value * self.pixel_size.value / self.wavelength.value

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from magicgui.widgets import ComboBox, FloatSpinBox, Label, PushButton, SpinBox, create_widget
 
-from ..api.provenance import truth_record
+from ..api.provenance import noise_record, truth_record
 from ..physics import NOISE_LEVELS, forward_model, get_family
 from ._common import (
     DockContainer,
@@ -119,13 +119,14 @@ class SimulateWidget(DockContainer):
         except ValueError as exc:
             notify_error(str(exc))
             return
-        noise = {"alpha": self.alpha.value, "beta": self.beta.value}
-        meta = {"napari_deepblur": truth_record(fam, gamma, "simulated ground truth", noise=noise)}
+        noise = noise_record(y, self.alpha.value, self.beta.value)
+        meta = {"napari_deepblur": truth_record(fam, gamma, "simulated ground truth")}
+        meta_y = {"napari_deepblur": {**meta["napari_deepblur"], "noise": noise}}
         scale, translate = np.asarray(layer.scale)[-2:], np.asarray(layer.translate)[-2:]
         units = layer_units(layer)
         units = units[-2:] if units else None
         set_or_add_image(self._viewer, f"{layer.name} simulated", y, scale=scale, translate=translate, units=units,
-                         metadata=meta)  # fmt: skip
+                         metadata=meta_y)  # fmt: skip
         if psf.ndim == 3:
             from ..display import psf_montage
 
@@ -135,5 +136,6 @@ class SimulateWidget(DockContainer):
                          scale=scale, translate=(translate[0], translate[1] + (W + 8) * scale[1]))  # fmt: skip
         lines = describe_gamma(fam, gamma)
         head = f"true γ {lines.pop(0)}" if lines[0].startswith("in ") else "true γ:"  # "true γ in waves:"
-        self.info.value = "\n".join([head, *lines])
+        said = f"noise as Blind deblur reads it\n(its custom): α={noise['alpha']:.3g} β={noise['beta']:.3g}"
+        self.info.value = "\n".join([head, *lines, said])
         self.info.min_height = 17 * (self.info.value.count("\n") + 1) + 10

@@ -29,6 +29,7 @@ __all__ = [
     "looks_rgb",
     "make_family",
     "normalize_intensity",
+    "normalized_noise",
     "parse_noise",
     "resample_psf",
     "resolve_device",
@@ -103,6 +104,16 @@ def normalize_intensity(arr: np.ndarray, *, in_place: bool = False) -> tuple[np.
         arr /= scale
         return arr, float(lo), scale
     return (arr - lo) / scale, float(lo), scale
+
+
+def normalized_noise(y: np.ndarray, alpha: float, beta: float) -> tuple[float, float]:
+    """The noise ``(alpha, beta)`` of ``y`` (``Var y = alpha y + beta²`` in ``y``'s own units) as
+    :func:`~napari_deepblur.deblur` reads it: for the image :func:`normalize_intensity` makes of ``y``
+    (``x = (y - lo) / s``; :func:`~napari_deepblur.physics.noise.rescaled_noise`). What a given ``noise=`` means."""
+    from ..physics.noise import rescaled_noise
+
+    _, lo, s = normalize_intensity(np.asarray(y, dtype=np.float64))
+    return rescaled_noise(alpha, beta, lo, s)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

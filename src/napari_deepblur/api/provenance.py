@@ -6,7 +6,7 @@ plane, into the JSON sidecar. Plain Python values only (JSON-serialisable).
 
 from __future__ import annotations
 
-__all__ = ["family_file_record", "result_record", "truth_record"]
+__all__ = ["family_file_record", "noise_record", "recorded_noise", "result_record", "truth_record"]
 
 #: Keys of :attr:`DeblurResult.details` that describe how the image was processed in pieces.
 TILING_KEYS = ("tile", "overlap", "tiles")
@@ -47,6 +47,31 @@ def result_record(res) -> dict:
 def truth_record(family, gamma, role: str, **extra) -> dict:
     """The record of a known blur (sample data, simulations): family, optics, named γ and what the layer is."""
     return {"family": family.name, "optics": family.optics, "gamma": family.named(gamma), "role": role, **extra}
+
+
+def noise_record(image, alpha: float, beta: float) -> dict:
+    """The record of the noise drawn on a simulated ``image``: ``alpha``, ``beta`` as the Blind deblur dock and
+    :func:`~napari_deepblur.deblur` read them (relative to the image's 0.01–99.99 percentiles; what to give as
+    ``noise=``), and under ``"drawn"`` as drawn (relative to the sharp image scaled to [0, 1]). The named levels of
+    the Simulate dock are of the second kind: on a noisy image the first are smaller (at ``"high"`` 2–3×)."""
+    from .params import normalized_noise
+
+    a, b = normalized_noise(image, alpha, beta)
+    return {
+        "alpha": float(a),
+        "beta": float(b),
+        "relative_to": "the image's 0.01-99.99 percentiles (as deblur reads it)",
+        "drawn": {"alpha": float(alpha), "beta": float(beta), "relative_to": "the sharp image scaled to [0, 1]"},
+    }
+
+
+def recorded_noise(metadata) -> tuple[float, float] | None:
+    """``(alpha, beta)`` of a layer's ``metadata`` written by :func:`noise_record` (a simulation or a sample), as
+    :func:`~napari_deepblur.deblur` reads them; ``None`` when there is no such record."""
+    rec = (metadata or {}).get("napari_deepblur", {}).get("noise")
+    if not isinstance(rec, dict) or "drawn" not in rec:
+        return None
+    return float(rec["alpha"]), float(rec["beta"])
 
 
 def family_file_record(path, family) -> dict:

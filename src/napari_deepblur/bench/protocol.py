@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..api.params import normalized_noise  # the benchmarks tell every method the noise as deblur reads it
+
 __all__ = ["ROWS", "SETTINGS", "benchmark_family", "normalized_noise", "scores", "summary", "write_results"]
 
 #: Rows of the deblurring benchmark, in table order.
@@ -38,16 +40,6 @@ def benchmark_family(family: str, fc: float | None = None, setting: str = "paper
     fc = cls.CANONICAL_FC if fc is None else fc
     options = dict(cls.benchmark_options) if setting == "paper" else {}
     return cls(fc=fc, **options), {"fc": fc}
-
-
-def normalized_noise(y: np.ndarray, alpha: float, beta: float) -> tuple[float, float]:
-    """(α, β) of ``y`` expressed for the image :func:`normalize_intensity` makes of it (``x = (y - lo) / s``):
-    :func:`~napari_deepblur.physics.noise.rescaled_noise`."""
-    from ..api.params import normalize_intensity
-    from ..physics.noise import rescaled_noise
-
-    _, lo, s = normalize_intensity(np.asarray(y, dtype=np.float64))
-    return rescaled_noise(alpha, beta, lo, s)
 
 
 def scores(out: np.ndarray, x: np.ndarray, border: int) -> tuple[float, float]:
