@@ -166,7 +166,15 @@ class DeblurConfig:
         metadata=cli("Zernike cutoffs trained on (above 0.25: pixel-integrated PSFs)", nargs="+", type=float),
     )
     ssim_weight: float = field(
-        default=0.0, metadata=cli("weight of (1 - SSIM) added to the L1 loss (SSIM as scikit-image computes it)")
+        default=0.0, metadata=cli("weight of (1 - SSIM) added to the loss (SSIM as scikit-image computes it)")
+    )
+    loss: str = field(
+        default="l1",
+        metadata=cli(
+            "pixel loss: l1 (mean absolute error) or rmse (root mean squared error: the posterior mean, what PSNR "
+            "scores, on the scale of l1)",
+            choices=("l1", "rmse"),
+        ),
     )
     noise_dist: str = field(
         default="uniform", metadata=cli("noise law (mixed: half log-uniform)", choices=("uniform", "mixed"))

@@ -8,7 +8,7 @@ deblurred with the operator the shipped identification network estimates from th
 blind use), so the priors meet that network's actual errors rather than random ones. The valid ``crop x crop``
 centre of the blurry patch is reflect-padded by the PSF radius exactly as at inference
 (:func:`napari_deepblur.deblur`), the network runs on it and its centre is compared with the sharp patch (L1 loss,
-which favours SSIM over the L2 loss).
+which favours SSIM over the L2 loss; or the RMSE, :func:`pixel_loss`).
 
 One set of weights serves every family: the proximal maps are image priors conditioned on the noise level, and the
 operator enters only through the data steps (exact Fourier solves for convolutions, conjugate gradient for
@@ -45,7 +45,7 @@ from ._checkpoint import init_chain_line, init_from, load_checkpoint, save_check
 from .config import DeblurConfig
 from .data import augment, draw_noise, noise_law_text
 
-__all__ = ["DeblurConfig", "psnr", "train_deblur", "write_model_card"]
+__all__ = ["LOSS_TEXT", "DeblurConfig", "pixel_loss", "psnr", "train_deblur", "write_model_card"]
 
 
 def ssim(x: torch.Tensor, ref: torch.Tensor, win: int = 7) -> torch.Tensor:
@@ -65,6 +65,21 @@ def ssim(x: torch.Tensor, ref: torch.Tensor, win: int = 7) -> torch.Tensor:
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return s.mean()
+
+
+#: How the model card names each pixel loss.
+LOSS_TEXT = {"l1": "L1 loss", "rmse": "RMSE loss (root mean squared error)"}
+
+
+def pixel_loss(out: torch.Tensor, ref: torch.Tensor, kind: str = "l1") -> torch.Tensor:
+    """The pixel loss of a batch: ``"l1"``, the mean absolute error (its minimiser is the posterior median, which
+    favours SSIM), or ``"rmse"``, the root mean squared error (the posterior mean, what PSNR scores; on the scale of
+    L1, so that an SSIM weight keeps its meaning)."""
+    if kind == "l1":
+        return (out - ref).abs().mean()
+    if kind == "rmse":
+        return (out - ref).square().mean().clamp_min(1e-12).sqrt()
+    raise ValueError(f"unknown loss {kind!r}; use one of {', '.join(LOSS_TEXT)}")
 
 
 def psnr(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -197,6 +212,7 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
     extra, rule = (" identified PSF: none | medium | high |", "---|---|---|") if blind else ("", "")
     table = f"| step | none | medium | high | train loss |{extra}\n|---|---|---|---|---|{rule}"
     ssim_term = f" + {cfg.ssim_weight:g} × (1 − SSIM)" if cfg.ssim_weight else ""
+    loss_text = LOSS_TEXT[cfg.loss]
     mixed = noise_law_text(cfg.noise_dist)
     for h in hist:
         cols = "".join(f" {h[k + '_blind']:.2f} |" for k in NOISE_LEVELS) if blind else ""
@@ -248,7 +264,7 @@ def _model_card(cfg: DeblurConfig, meta: dict, weights: Path) -> str:
   Poisson–Gaussian noise α ~ U[0, {MAX_ALPHA:g}], β ~ U[0, {MAX_BETA:g}]{mixed} ({int(cfg.p_noiseless * 100)} %
   noiseless).
 * **Optimisation**: Adam, lr {cfg.lr} ({10 * cfg.lr:g} for the λ scalars), warm-up and cosine decay,
-  batch {cfg.batch_size}, {meta["steps_done"]} steps, seed {cfg.seed}; L1 loss{ssim_term} on the {cfg.crop}² centre.
+  batch {cfg.batch_size}, {meta["steps_done"]} steps, seed {cfg.seed}; {loss_text}{ssim_term} on the {cfg.crop}² centre.
 * **Wall time**: {meta["wall_time_s"] / 60:.1f} min on {meta["machine"]}.{stopped}
 * **Validation** ({cfg.val_size} procedural patches per noise level drawn with another seed, never trained on, true
   operator; mean PSNR in dB; last row = shipped weights): none {last.get("none", float("nan")):.2f}, medium
@@ -313,7 +329,7 @@ def train_deblur(cfg: DeblurConfig, run_dir: Path, weights_dir: Path, log=print)
                     gamma_op[pick] = _identified(fam, y_full[pick], cfg.identify_weights)
             psf_op = fam.psf(gamma_op)
         out = run_network(net, fam, psf_op, y, alpha, beta)
-        loss = (out - x).abs().mean()
+        loss = pixel_loss(out, x, cfg.loss)
         if cfg.ssim_weight:
             loss = loss + cfg.ssim_weight * (1 - ssim(out, x))
         opt.zero_grad(set_to_none=True)
