@@ -8,10 +8,11 @@
 import os
 import sys
 
-import numpy as np
 import torch
 
 torch.set_num_threads(1)
+from restore_rows import print_restore_rows  # noqa: E402
+
 from napari_deepblur.bench import restore  # noqa: E402
 from napari_deepblur.methods import deepblur as D  # noqa: E402
 from napari_deepblur.networks.unrolled import UnrolledDR, noise_map  # noqa: E402
@@ -62,13 +63,4 @@ def forward(self, y, op, alpha, beta, *, progress=None, sigma2=None, floor_scale
 
 UnrolledDR.forward = forward
 noise = sys.argv[1]
-r = restore.run_restore_bench(noise, validation=True)
-for x in r["rows"]:
-    if x["row"] in ("deep-blur", "TV"):
-        print(MODE, LOW, noise, x["part"], x["content"][:12], x["fc"], x["row"], f"{x['psnr']['mean']:.3f}",
-              f"{x['ssim']['mean']:.4f}", flush=True)  # fmt: skip
-for part in ("phantom", "sparse"):
-    for row in ("deep-blur", "TV"):
-        sel = [x for x in r["rows"] if x["part"] == part and x["row"] == row]
-        print(f"MEAN {MODE} {LOW} {noise} {part} {row}: {np.mean([x['psnr']['mean'] for x in sel]):.2f} / "
-              f"{np.mean([x['ssim']['mean'] for x in sel]):.4f}", flush=True)  # fmt: skip
+print_restore_rows(f"{MODE} {LOW}", noise, restore.run_restore_bench(noise, validation=True), means=("deep-blur", "TV"))

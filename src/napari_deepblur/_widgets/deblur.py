@@ -157,8 +157,8 @@ class DeblurWidget(DockContainer):
         self.alpha.visible = self.beta.visible = self.noise.value != "auto"
         if self.noise.value in NOISE_LEVELS:
             self.alpha.value, self.beta.value = NOISE_LEVELS[self.noise.value]
-        elif custom and self._recorded_noise() is not None:  # a simulation's own noise, in the units deblur reads
-            self.alpha.value, self.beta.value = self._recorded_noise()
+        elif custom and (known := self._recorded_noise()) is not None:  # a simulation's own, in deblur's units
+            self.alpha.value, self.beta.value = known
 
     def _recorded_noise(self) -> tuple[float, float] | None:
         """The noise a simulated or sample layer records (as deblur reads that image), else ``None``."""
@@ -207,7 +207,7 @@ class DeblurWidget(DockContainer):
             if known is not None else ""
         )  # fmt: skip
         if known is not None and self.noise.value == "custom":
-            self.alpha.value, self.beta.value = known
+            self._on_noise()
 
     def _update_cutoff(self) -> None:
         fc = self.na.value * self.pixel_size.value / self.wavelength.value
