@@ -119,6 +119,16 @@ def test_skip_existing_and_cli_errors(folder, tmp_path, capsys):
     assert main(["deblur", str(folder / "cells8.png"), "-o", str(out), "--tile", "huge"]) == 2
 
 
+def test_cli_refuses_optics_in_a_wrong_unit_before_reading_a_file(folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["deblur", str(folder / "cells8.png"), "-o", str(out), "--wavelength", "520"]) == 2
+    err = capsys.readouterr().err
+    assert "napari-deepblur: error: wavelength=520 looks like nanometres; give it in µm (0.52)" in err
+    assert "Traceback" not in err and not out.exists()
+    assert main(["deblur", str(folder / "cells8.png"), "-o", str(out), "--pixel-size", "65"]) == 2
+    assert "give it in µm (0.065)" in capsys.readouterr().err
+
+
 def test_small_helpers(folder, tmp_path):
     assert parse_noise("auto") == "auto" and parse_noise("0.1, 0.2") == (0.1, 0.2)
     files = expand_inputs([folder, folder / "cells.tif"])
@@ -189,6 +199,9 @@ def test_cli_first_contact(folder, tmp_path, capsys):
     out, err = capsys.readouterr()
     lines = [line for line in out.splitlines() if line.startswith(("wide.tif:", "cells.tif:"))]
     assert len(lines) == 2 and all(" s, γ: " in line for line in lines)
+    internal = ("astig_oblique", "astig_vertical", "coma_vertical", "trefoil_oblique")
+    assert not any(name in out for name in internal)  # the docks' words
+    assert all(" — " in line for line in lines)  # what the identification concluded
     assert "warning: wide.tif: default NA 1.4 and emission 0.52 µm used" in err
     side = json.loads((folder / "wide.json").read_text())
     assert side["optics"]["pixel_size"] == pytest.approx(0.09) and side["pixel_size_source"].startswith("file")

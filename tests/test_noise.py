@@ -75,3 +75,56 @@ def test_estimator_input_checks():
         estimate_noise(np.zeros((4, 16, 16)))
     with pytest.raises(ValueError, match="too small"):
         estimate_noise(np.zeros((5, 5)))
+
+
+def band_limited_scene(fc=0.2, seed=0, shape=(384, 384)):
+    """A sharp fluorescence scene blurred by the aberration-free PSF of cutoff ``fc`` (no power beyond 2 fc)."""
+    from napari_deepblur.physics import get_family
+    from napari_deepblur.synthetic import fluorescence_scene
+
+    fam = get_family("zernike", fc=fc)
+    psf = fam.psf(torch.zeros(1, fam.dim, dtype=torch.float64))[0].numpy()
+    x = fluorescence_scene(shape, seed)
+    from scipy.signal import fftconvolve
+
+    pad = psf.shape[0]
+    return fftconvolve(np.pad(x, pad, mode="reflect"), psf, mode="same")[pad:-pad, pad:-pad] * 0.9 + 0.05
+
+
+def test_out_of_band_variance_reads_the_noise_beyond_the_cutoff():
+    from napari_deepblur.physics.spectrum import out_of_band_variance
+
+    z = band_limited_scene()
+    rng = np.random.default_rng(1)
+    assert out_of_band_variance(z, 0.2)[0] < 1e-8  # a band-limited image holds nothing there
+    var, _ = out_of_band_variance(z + 0.02 * rng.standard_normal(z.shape), 0.2)
+    assert var == pytest.approx(0.02**2, rel=0.05)
+    assert out_of_band_variance(z, 0.45) is None  # no frequency beyond the cutoff inside the Nyquist square
+
+
+def test_the_cutoff_corrects_an_estimate_the_noise_law_fools():
+    """Gaussian read noise plus hot pixels (1 % of the pixels, ±0.2): the robust (MAD) Haar estimate sees only the
+    first; the power beyond the optics' cutoff reads the whole variance, whatever the law."""
+    z = band_limited_scene()
+    rng = np.random.default_rng(2)
+    hot = (rng.random(z.shape) < 0.01) * rng.choice([-0.2, 0.2], z.shape)
+    y = z + 0.01 * rng.standard_normal(z.shape) + hot
+    total = np.sqrt(0.01**2 + hot.var())
+    a, b = estimate_noise(y)
+    assert np.sqrt(a * z.mean() + b**2) < 0.6 * total
+    a, b = estimate_noise(y, fc=0.2)
+    assert np.sqrt(a * z.mean() + b**2) == pytest.approx(total, rel=0.1)
+
+
+def test_a_quantised_image_is_never_read_as_noise_free():
+    """A smooth 12-bit image with a camera offset and no other noise: its rounding error (step² / 12) is a floor."""
+    from napari_deepblur.api.params import normalize_intensity, resolve_noise
+    from napari_deepblur.physics.noise import quantisation_step
+
+    raw = np.round(100 + 3000 * band_limited_scene()).astype(np.uint16)
+    x, _, scale = normalize_intensity(raw.astype(np.float64))
+    assert estimate_noise(x) == (0.0, 0.0) or min(estimate_noise(x)) >= 0  # the Haar estimate alone may say 0
+    assert quantisation_step(raw) == 1.0 and quantisation_step(raw.astype(np.float32)) == 1.0
+    assert quantisation_step(raw / 7.0) == 0.0
+    _, beta, estimated = resolve_noise(x, "auto", quantum=1 / scale)
+    assert estimated and beta >= (1 / scale) / np.sqrt(12) > 0

@@ -34,7 +34,6 @@ WORKS = {
     "int32": lambda y: (y * 1e6).astype(np.int32) - 200_000,
     "float16": lambda y: y.astype(np.float16),
     "float64": lambda y: y.astype(np.float64),
-    "bool": lambda y: y > np.median(y),
     "negative": lambda y: y - 10.0,
     "huge values": lambda y: y * 1e30,
     "tiny values": lambda y: y * 1e-30,
@@ -78,6 +77,9 @@ REFUSED = {
     "complex": (lambda y: y.astype(np.complex64), "dtype"),
     "strings": (lambda y: np.array([["a"] * 64] * 64), "dtype"),
     "object": (lambda y: np.array([[None] * 64] * 64), "dtype"),
+    "bool mask": (lambda y: y > np.median(y), "boolean mask"),
+    "file path": (lambda y: "data/HeLa_12bit_plane07.tif", r"file path .*pass an array; read the file with tifffile"),
+    "pathlib path": (lambda y: Path("cells.tif"), "tifffile.imread"),
 }
 
 
@@ -96,6 +98,14 @@ BAD_OPTIONS = {
     "wavelength negative": ({"na": 1.2, "wavelength": -0.5, "pixel_size": 0.1}, "positive"),
     "pixel nan": ({"na": 1.2, "wavelength": 0.5, "pixel_size": float("nan")}, "positive"),
     "undersampled": ({"na": 1.4, "wavelength": 0.5, "pixel_size": 0.2}, "undersampled"),
+    "wavelength in nm": ({"na": 1.4, "wavelength": 520, "pixel_size": 0.065}, r"looks like nanometres.*µm \(0\.52\)"),
+    "wavelength in mm": ({"na": 1.4, "wavelength": 0.00052, "pixel_size": 0.065}, r"millimetres.*µm \(0\.52\)"),
+    "pixel in nm": ({"na": 1.4, "wavelength": 0.52, "pixel_size": 130}, r"nanometres, give it in µm \(0\.13\)"),
+    "camera pixel": ({"na": 1.4, "wavelength": 0.52, "pixel_size": 6.5}, "divide it by the objective's magnification"),
+    "pixel 100x too small": ({"na": 1.4, "wavelength": 0.52, "pixel_size": 0.00065}, "finer than a light microscope"),
+    "na as magnification": ({"na": 60, "wavelength": 0.52, "pixel_size": 0.065}, "60x/1.40 is NA 1.4"),
+    "fc tiny": ({"fc": 0.001}, "PSF would be 1220 pixels wide"),
+    "nm with a given PSF": ({"psf": np.ones((5, 5)), "method": "wiener", "wavelength": 520}, "nanometres"),
     "half the optics": ({"na": 1.2}, "all three"),
     "fc zero": ({"fc": 0.0}, "positive"),
     "noise negative": ({"noise": (-0.1, 0.0)}, ">= 0"),
@@ -117,6 +127,39 @@ def test_bad_options_raise_one_clear_error(blurred, name):
     kwargs, match = BAD_OPTIONS[name]
     with pytest.raises(DeblurInputError, match=match):
         deblur(blurred, **kwargs)
+
+
+def test_a_wrong_unit_is_refused_before_any_work(blurred, monkeypatch):
+    """The optics are checked when the family is built, before the identification or the restoration runs."""
+
+    def never(*args, **kwargs):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(core, "identify_normalized", never)
+    monkeypatch.setattr(core, "_restore", never)
+    with pytest.raises(DeblurInputError, match="wavelength=520 looks like nanometres; give it in µm"):
+        deblur(blurred, na=1.4, wavelength=520, pixel_size=0.065)
+
+
+def test_a_pixel_size_10x_too_small_is_warned(blurred):
+    with pytest.warns(UserWarning, match=r"the PSF is wider than 70 pixels: check the units"):
+        res = deblur(blurred, na=1.4, wavelength=0.52, pixel_size=0.0065, aberrations="none", method="wiener")
+    assert np.isfinite(res.image).all()
+
+
+def test_default_optics_are_warned_given_ones_are_not(blurred):
+    with pytest.warns(UserWarning, match=r"no optics given: default NA 1\.4, emission 0\.52 µm and pixel size 0\.065"):
+        deblur(blurred, aberrations="none", method="wiener")
+    with pytest.warns(UserWarning, match="no optics given"):
+        identify(blurred)
+    s = make_sample("zernike", GAMMA, shape=(96, 96), seed=4)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        deblur(blurred, na=1.4, wavelength=0.52, pixel_size=0.065, aberrations="none", method="wiener")
+        deblur(blurred, fc=0.2, aberrations="none", method="wiener")
+        deblur(blurred, "gaussian", method="wiener")  # no optics in this model
+        deblur(blurred, psf=s["psf"], method="wiener")  # the PSF is given: the optics do not matter
+    assert not [w for w in seen if "no optics given" in str(w.message)]
 
 
 def test_missing_corrupt_and_pickled_weights_raise_weights_error(blurred, tmp_path):

@@ -105,6 +105,7 @@ def test_deblur_widget_runs_on_the_sample(make_napari_viewer, qtbot):
     assert w.table.value.startswith("aberrations detected (confidence")  # what the identification concluded
     assert w.table.value.count("in waves:") == 1 and "defocus (Z4): " in w.table.value  # the unit said once
     assert not w.psf_view.native.isHidden() and w.psf_view.value.ndim == 3  # PSF thumbnail (RGB) in the widget
+    assert "known truth (sample): the PSF used is" in w.status.value  # a sample's estimate against its truth
     n_layers = len(viewer.layers)
     w.run_button.clicked.emit()  # a second run replaces the results instead of piling up
     qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
@@ -138,8 +139,9 @@ def test_dask_backed_stack_is_deblurred_by_tiles(make_napari_viewer, qtbot, monk
     computed.clear()
     w.run_button.clicked.emit()
     qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
-    out = viewer.layers["lazy deblurred"]
-    assert out.data.shape == (256, 256) and np.isfinite(out.data).all()
+    out = viewer.layers["lazy deblurred (plane 1)"]  # the current slice, named and placed at its plane
+    assert out.data.shape == (1, 256, 256) and np.isfinite(out.data).all()
+    assert out.translate[0] == 1 and out.contrast_limits == viewer.layers["lazy"].contrast_limits
     assert "4 tiles" in w.status.value
     assert set(computed) == {1}  # the current plane only
 
@@ -183,6 +185,7 @@ def test_rgb_layer_gets_a_clear_message(make_napari_viewer):
     w.image.value = viewer.layers["rgb"]
     w.run_button.clicked.emit()
     assert w._worker is None and "rgb deblurred" not in viewer.layers
+    assert "Split RGB" in w.status.value  # said in the dock, not only in a toast that may be cut
 
 
 def test_bad_optics_give_a_message_not_a_traceback(make_napari_viewer, qtbot):
@@ -194,6 +197,40 @@ def test_bad_optics_give_a_message_not_a_traceback(make_napari_viewer, qtbot):
     w.run_button.clicked.emit()
     qtbot.waitUntil(lambda: w._worker is None, timeout=20_000)
     assert "undersampled" in w.status.value and "img deblurred" not in viewer.layers
+
+
+def _type(qtbot, spinbox, text):
+    """Type ``text`` into a spin box as a user would (select all, type, Enter)."""
+    from qtpy.QtCore import Qt
+
+    spinbox.native.selectAll()
+    qtbot.keyClicks(spinbox.native, text)
+    qtbot.keyClick(spinbox.native, Qt.Key.Key_Return)
+
+
+def test_typed_optics_are_kept_and_a_wrong_unit_is_refused_not_clamped(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.rand(128, 128).astype(np.float32), name="img")
+    w = open_widget(viewer, "Blind deblur")
+    w.image.value = viewer.layers["img"]
+    _type(qtbot, w.wavelength, "0.461")
+    _type(qtbot, w.pixel_size, "0.0645")
+    assert w.wavelength.value == pytest.approx(0.461) and w.pixel_size.value == pytest.approx(0.0645)
+    assert f"fc = {1.4 * 0.0645 / 0.461:.3f}" in w.fc_label.value
+    _type(qtbot, w.pixel_size, "130")  # nanometres: kept as typed, refused at Run with the unit
+    assert w.pixel_size.value == pytest.approx(130) and "check" in w.fc_label.value
+    w.run_button.clicked.emit()
+    assert w._worker is None and "img deblurred" not in viewer.layers
+    assert "pixel_size=130" in w.status.value and "nanometres, give it in µm (0.13)" in w.status.value
+    _type(qtbot, w.pixel_size, "0.065")
+    _type(qtbot, w.wavelength, "520")
+    w.run_button.clicked.emit()
+    assert w._worker is None and "wavelength=520 looks like nanometres; give it in µm (0.52)" in w.status.value
+    ex = open_widget(viewer, "PSF explorer")  # the same controls: kept as typed, the unit said
+    _type(qtbot, ex.pixel_size, "0.0645")
+    assert ex.pixel_size.value == pytest.approx(0.0645)
+    _type(qtbot, ex.wavelength, "520")
+    assert "looks like nanometres" in ex.info.value
 
 
 def test_closing_the_viewer_during_a_run_does_not_hang(make_napari_viewer, qtbot):
@@ -656,3 +693,26 @@ def test_cancel_stops_the_training_and_writes_nothing(make_napari_viewer, qtbot,
     assert time.perf_counter() - t0 < 3
     assert "cancelled" in w.train_info.value and w.train_button.text == "Train identification"
     assert not (tmp_path / "fam.identify.pt").exists() and not (tmp_path / "fam.identify.md").exists()
+
+
+def test_long_lines_wrap_and_the_dock_never_scrolls_sideways(make_napari_viewer, qtbot):
+    """1366 x 768, the Blind deblur dock with the longest lines it can show (a cutoff note, an optics note, an error
+    with a hint, the estimate): the text wraps, the content is never wider than the dock's viewport."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1366, 768)
+    viewer.open_sample(PLUGIN, "cells_zernike")
+    dock, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Blind deblur")
+    w.fc_label.value = "fc = 0.410 cycles/px — undersampled: PSF integrated over each pixel (camera pixels coarser)"
+    w.optics_note.value = "pixel size not in the file: default 0.065 µm used; NA and wavelength typed by the user"
+    w.status.value = (
+        "failed: wavelength 520 µm is not an emission wavelength: give it in µm (520 nm = 0.52 µm); the run was "
+        "refused before any work, nothing was changed — done in 0.73 s on cpu"
+    )
+    w.table.value = "\n".join(["astigmatism 45° +0.029 (detected, confidence 0.90 of 1: the image supports it)"] * 3)
+    qtbot.wait(300)
+    scroll = dock.widget()
+    assert scroll.horizontalScrollBar().maximum() == 0
+    assert scroll.widget().width() <= scroll.viewport().width()
+    for label in (w.fc_label, w.optics_note, w.status, w.table):
+        assert label.native.wordWrap()
+        assert label.native.geometry().right() <= scroll.viewport().width()

@@ -175,10 +175,12 @@ def load_family_file(path: str | Path, need_network: bool = False):
     return fam
 
 
-def summarize_gamma(named: dict[str, float], n: int = 3) -> str:
-    """The ``n`` largest parameters by magnitude, ``"defocus +0.081, spherical -0.040"`` (``""`` when none)."""
+def summarize_gamma(named: dict[str, float], n: int = 3, labels: dict[str, str] | None = None) -> str:
+    """The ``n`` largest parameters by magnitude, ``"defocus +0.081, spherical -0.040"`` (``""`` when none), in the
+    words of ``labels`` (a record's ``"labels"``: those the docks show) where given."""
     top = sorted(named.items(), key=lambda kv: -abs(kv[1]))[:n]
-    return ", ".join(f"{k} {v:+.3f}" for k, v in top)
+    words = labels or {}
+    return ", ".join(f"{words.get(k, k)} {v:+.3f}" for k, v in top)
 
 
 def process_file(
@@ -342,7 +344,8 @@ def _process_safe(path: Path, outdir: Path, options: BatchOptions, inputs: tuple
             "skipped": False,
             "seconds": rec["timings_s"]["total"],
             "planes": len(planes),
-            "gamma": summarize_gamma(planes[0].get("gamma", {})),
+            "gamma": summarize_gamma(planes[0].get("gamma", {}), labels=planes[0].get("labels")),
+            "verdict": planes[0].get("verdict", ""),
             "notes": rec["optics_notes"],
         }
     except (DeblurInputError, WeightsError, OSError) as exc:

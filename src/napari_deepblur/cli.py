@@ -48,7 +48,8 @@ def _noise_arg(text: str):
 
 
 def _report_file(status: dict) -> None:
-    """One line per finished file: name, seconds, the largest γ; notes on default optics as warnings."""
+    """One line per finished file: name, seconds, the largest γ in the docks' words and what the identification
+    concluded; notes on default optics as warnings, before that line."""
     from pathlib import Path
 
     name = Path(status["input"]).name
@@ -58,11 +59,23 @@ def _report_file(status: dict) -> None:
     if status.get("skipped"):
         print(f"{name}: skipped (its sidecar exists)")
         return
+    for note in status.get("notes", []):
+        print(f"warning: {name}: {note}", file=sys.stderr, flush=True)
     planes = f", {status['planes']} planes" if status.get("planes", 1) > 1 else ""
     gamma = f", γ: {status['gamma']}" if status.get("gamma") else ""
-    print(f"{name}: {status['seconds']:.1f} s{planes}{gamma}", flush=True)
-    for note in status.get("notes", []):
-        print(f"warning: {name}: {note}", file=sys.stderr)
+    verdict = f" — {status['verdict']}" if status.get("verdict") else ""
+    print(f"{name}: {status['seconds']:.1f} s{planes}{gamma}{verdict}", flush=True)
+
+
+def _check_optics_args(optics: dict) -> None:
+    """``--na``, ``--wavelength``, ``--pixel-size`` and ``--fc`` checked before any file is read: a wrong unit is a
+    usage error said once, not a failure per file (the cutoff of the three, which may take the file's pixel size,
+    is checked per file)."""
+    from .physics.optics import check_optics, cutoff_frequency
+
+    check_optics(**{k: v for k, v in optics.items() if k != "fc"})
+    if "fc" in optics:
+        cutoff_frequency(fc=optics["fc"])
 
 
 def _check_family_file(args: argparse.Namespace, optics: dict) -> str:
@@ -112,6 +125,7 @@ def _deblur_files(args: argparse.Namespace) -> int:
         except ValueError:
             raise ValueError(f"--tile must be 'auto', 0 or a tile side in pixels, got {args.tile!r}") from None
     optics = {k: getattr(args, k) for k in ("na", "wavelength", "pixel_size", "fc") if getattr(args, k) is not None}
+    _check_optics_args(optics)
     family_file = _check_family_file(args, optics)
     psf = _check_psf_file(args)
     options = BatchOptions(
@@ -203,6 +217,13 @@ def _bench_real_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_native(args: argparse.Namespace) -> int:
+    from .bench.native import run
+
+    print(run(args))
+    return 0
+
+
 def _bench_speed(args: argparse.Namespace) -> int:
     from .bench.deblur import run_speed
 
@@ -277,7 +298,7 @@ def _bead_stack(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ValueError(f"{args.stack}: {exc}") from None
     pixel = args.pixel_size or meta.get("pixel_size_um")
-    z_step = args.z_step or meta.get("imagej", {}).get("spacing")
+    z_step = args.z_step or meta.get("z_step_um")
     missing = [n for n, v in (("--na", args.na), ("--wavelength", args.wavelength), ("--pixel-size", pixel),
                               ("--z-step", z_step)) if v is None]  # fmt: skip
     if missing:
@@ -594,6 +615,17 @@ def build_parser() -> argparse.ArgumentParser:
     brr.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     brr.add_argument("--out", help="results JSON (a .md table is written beside it)")
     brr.set_defaults(func=_bench_real_restore)
+
+    bn = bsub.add_parser(
+        "native",
+        help="real images at their own sampling, no ground truth: out-of-band share, sharpening, flat-region texture",
+    )
+    bn.add_argument("--images", nargs="*", help="only these images (names as in the table)")
+    bn.add_argument("--montage-dir", default="resources/bench/native", help="folder of the montage PNGs")
+    bn.add_argument("--device", default="cpu")
+    bn.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    bn.add_argument("--out", help="results JSON (a .md table is written beside it)")
+    bn.set_defaults(func=_bench_native)
 
     bre = bsub.add_parser(
         "restore", help="restoration of fluorescence and natural content: PSNR, SSIM, overshoot, edge error per method"

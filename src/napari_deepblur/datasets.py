@@ -40,6 +40,7 @@ __all__ = [
     "measured_psf",
     "measured_sets",
     "microscopy_pool",
+    "native_pool",
     "train400_split",
 ]
 
@@ -147,6 +148,32 @@ def microscopy_pool(size: int) -> list[np.ndarray]:
     return pool
 
 
+#: Width (px) of the Gaussian that takes the camera noise off a real image used at its native sampling as a sharp
+#: training patch (:func:`native_pool`): it keeps the specimen's band limit (the optics' cutoff of a Nyquist-sampled
+#: image lies near 0.5 cycles/px and above) and leaves about a third of the noise's standard deviation.
+NATIVE_SMOOTHING_PX = 0.7
+
+
+def native_pool(size: int) -> list[np.ndarray]:
+    """The real fluorescence images that may train (:data:`FLUORESCENCE_TRAIN`) at their **native sampling**, lightly
+    smoothed (:data:`NATIVE_SMOOTHING_PX`), scaled to [0, 1] between their 0.1 and 99.9 percentiles, clipped; those
+    whose sides reach ``size``. A specimen seen at its own sampling is smooth at the pixel scale — band-limited by its
+    microscope — which the downsampled content of :func:`microscopy_pool` and the pictures never are: trained on these
+    too, the restoration learns not to draw texture where the truth has none. Empty without
+    ``../shared/data/fluorescence/``."""
+    from scipy.ndimage import gaussian_filter
+
+    pool = []
+    for name in FLUORESCENCE_TRAIN:
+        a = load_fluorescence(name)
+        if a is None or min(a.shape) < size:
+            continue
+        a = gaussian_filter(a, NATIVE_SMOOTHING_PX)
+        lo, hi = np.percentile(a, (0.1, 99.9))
+        pool.append(np.clip((a - lo) / max(float(hi - lo), 1e-12), 0, 1).astype(np.float32))
+    return pool
+
+
 def _random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray | None:
     H, W = img.shape
     if H < size or W < size:
@@ -185,7 +212,8 @@ class PatchBank:
         mix : dict, optional
             Proportions of ``"beads"`` (:func:`~napari_deepblur.synthetic.bead_field`), ``"dead_leaves"``,
             ``"fluorescence"`` (procedural scenes), ``"microscopy"`` (the real
-            fluorescence images of :data:`FLUORESCENCE_TRAIN`, :func:`microscopy_pool`), ``"skimage"``,
+            fluorescence images of :data:`FLUORESCENCE_TRAIN`, :func:`microscopy_pool`), ``"native"`` (the same at
+            their own sampling, :func:`native_pool`), ``"skimage"``,
             ``"train400"`` (default 0.3, 0.3, 0, 0.15, 0.25; the share of a source whose folder is absent goes to
             the others).
         train400 : path, None or "auto"
@@ -205,9 +233,14 @@ class PatchBank:
         probs /= probs.sum()
         counts = rng.multinomial(n, probs)
         sk = [load_skimage(name) for name in SKIMAGE_TRAIN]
-        microscopy = microscopy_pool(size) if mix.get("microscopy") else []
-        if mix.get("microscopy") and not microscopy:
-            mix.pop("microscopy")
+        real = {
+            "microscopy": microscopy_pool(size) if mix.get("microscopy") else [],
+            "native": native_pool(size) if mix.get("native") else [],
+        }
+        missing = [k for k, pool in real.items() if mix.get(k) and not pool]
+        if missing:  # the shared folder is absent: its share goes to the others
+            for k in missing:
+                mix.pop(k)
             keys = list(mix)
             probs = np.array([mix[k] for k in keys], dtype=float)
             counts = rng.multinomial(n, probs / probs.sum())
@@ -226,7 +259,7 @@ class PatchBank:
                 elif key == "beads":
                     p = bead_field((size, size), rng)
                 else:
-                    pool = {"skimage": sk, "train400": t400, "microscopy": microscopy}[key]
+                    pool = {"skimage": sk, "train400": t400, **real}[key]
                     p = None
                     while p is None:
                         img = pool[rng.integers(len(pool))]

@@ -46,8 +46,8 @@ def um_per_unit(unit) -> float | None:
 
 
 def read_image(path: Path) -> tuple[np.ndarray, dict]:
-    """The pixel data and the metadata worth keeping: TIFF resolution tags, ImageJ ``spacing``/``unit``/axes, the
-    pixel size in µm when the file states one."""
+    """The pixel data and the metadata worth keeping: TIFF resolution tags, ImageJ ``spacing``/``unit``/axes, OME
+    physical sizes; ``pixel_size_um`` and ``z_step_um`` (µm, None when the file does not say)."""
     if not path.exists():
         raise DeblurInputError("file not found")
     suffix = path.suffix.lower()
@@ -71,6 +71,8 @@ def read_image(path: Path) -> tuple[np.ndarray, dict]:
                 if tf.is_imagej:
                     ij = tf.imagej_metadata or {}
                     meta["imagej"] = {k: ij[k] for k in ("spacing", "unit", "finterval") if k in ij}
+                if tf.is_ome and tf.ome_metadata:
+                    meta["ome"] = _ome_sizes(tf.ome_metadata)
         elif suffix in IMAGE_SUFFIXES:
             import imageio.v3 as iio
 
@@ -82,11 +84,43 @@ def read_image(path: Path) -> tuple[np.ndarray, dict]:
     except Exception as exc:  # corrupt or truncated files: tifffile and imageio raise many types
         raise DeblurInputError(f"cannot read the image ({type(exc).__name__}: {exc})") from exc
     meta["pixel_size_um"] = _pixel_size_um(meta)
+    meta["z_step_um"] = _z_step_um(meta)
     return arr, meta
 
 
+def _ome_sizes(xml: str) -> dict:
+    """``PhysicalSizeX/Y/Z`` of the first image of an OME-XML header, in µm (the ones stated, with known units)."""
+    import tifffile
+
+    try:
+        pixels = tifffile.xml2dict(xml)["OME"]["Image"]
+        pixels = (pixels[0] if isinstance(pixels, list) else pixels)["Pixels"]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return {}
+    out = {}
+    for axis in "XYZ":
+        size, unit = pixels.get(f"PhysicalSize{axis}"), pixels.get(f"PhysicalSize{axis}Unit", "µm")
+        factor = um_per_unit(unit)
+        if size is not None and factor is not None and float(size) > 0:
+            out[axis] = float(size) * factor
+    return out
+
+
+def _z_step_um(meta: dict) -> float | None:
+    """The focus step between planes in µm: OME ``PhysicalSizeZ``, or ImageJ ``spacing`` in its ``unit``."""
+    if "Z" in meta.get("ome", {}):
+        return meta["ome"]["Z"]
+    ij = meta.get("imagej", {})
+    factor = um_per_unit(ij.get("unit", "")) if ij.get("unit") else None
+    if ij.get("spacing") and factor is not None:
+        return float(ij["spacing"]) * factor
+    return None
+
+
 def _pixel_size_um(meta: dict) -> float | None:
-    """Pixel size in µm from ImageJ units or TIFF resolution tags (None when the file does not say)."""
+    """Pixel size in µm from OME sizes, ImageJ units or TIFF resolution tags (None when the file does not say)."""
+    if "X" in meta.get("ome", {}):
+        return meta["ome"]["X"]
     res = meta.get("resolution")
     if not res:
         return None

@@ -1,6 +1,23 @@
 # What the `bench restore --validation` studies print (restore_weights.py, inner_projection.py, self_ensemble.py):
-# deep-blur and TV per content and cutoff, then the means over content and cutoff per part. Not run on its own.
+# deep-blur and TV per content and cutoff, then the means over content and cutoff per part; and the one way the
+# studies put another deep-blur weights file in place of the shipped one. Not run on its own.
+from pathlib import Path
+
 import numpy as np
+
+
+def use_deblur_weights(alt: str) -> None:
+    """Make deep-blur load ``alt`` (a weights file) instead of the shipped network; ``"shipped"`` changes nothing."""
+    from napari_deepblur.networks import weights as W
+
+    orig = W.weights_path
+
+    def weights_path(kind, family=None):
+        if alt != "shipped" and kind == "deblur" and family is None:
+            return Path(alt)
+        return orig(kind, family)
+
+    W.weights_path = weights_path
 
 
 def print_restore_rows(label, noise, r, means=("deep-blur", "TV", "Richardson-Lucy")):

@@ -36,15 +36,20 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------------------------- the dock
-class _ParentWatcher(QObject):
-    """Calls ``callback`` when the watched widget gets a new parent (e.g. when napari docks it)."""
+#: Characters a choice list shows when the dock is narrow (the open list shows each entry whole).
+MIN_CHOICE_CHARS = 14
 
-    def __init__(self, callback: Callable[[], None]):
+
+class _EventWatcher(QObject):
+    """Calls ``callback`` when the watched widget gets an event of ``kind``: a new parent (napari docks it), a layout
+    request (a longer choice, a shown row)."""
+
+    def __init__(self, kind: QEvent.Type, callback: Callable[[], None]):
         super().__init__()
-        self._callback = callback
+        self._kind, self._callback = kind, callback
 
     def eventFilter(self, obj, event) -> bool:
-        if event.type() == QEvent.Type.ParentChange:
+        if event.type() == self._kind:
             self._callback()
         return False
 
@@ -66,8 +71,10 @@ class DockContainer(Container):
         scroll.setFrameShape(scroll.Shape.NoFrame)
         self._content.layout().addStretch(1)  # widgets stay at the top; magicgui inserts before the stretch
         # magicgui resets the layer combos when its widget gets a parent; ours is the scroll area: do the same
-        self._parent_watcher = _ParentWatcher(self._on_docked)
+        self._parent_watcher = _EventWatcher(QEvent.Type.ParentChange, self._on_docked)
         scroll.installEventFilter(self._parent_watcher)
+        self._layout_watcher = _EventWatcher(QEvent.Type.LayoutRequest, self._keep_width)
+        self._content.installEventFilter(self._layout_watcher)
         self._connections: list = []
         connections = self._connections
 
@@ -137,7 +144,40 @@ class DockContainer(Container):
 
     def _on_docked(self) -> None:
         self.reset_choices()
+        self.wrap_text()
         self.on_docked()
+
+    def wrap_text(self) -> None:
+        """Every text of the panel wraps at the dock's width, so a long line (a cutoff note, an optics note, an error)
+        makes the panel taller, never wider than its dock: it never needs sideways scrolling. A choice list may be
+        narrower than its longest entry (the open list shows it whole). Called when the panel is docked; a panel
+        that adds labels later calls it again."""
+        from qtpy.QtWidgets import QComboBox, QLabel, QSizePolicy
+
+        for combo in self._content.findChildren(QComboBox):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(MIN_CHOICE_CHARS)
+        for label in self._content.findChildren(QLabel):
+            if label.pixmap() is not None and not label.pixmap().isNull():
+                continue  # a picture (the PSF thumbnail) keeps its size
+            label.setWordWrap(True)
+            # magicgui fixes a label's size to its one-line text; wrapped, its height follows its width
+            policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            policy.setHeightForWidth(True)
+            label.setSizePolicy(policy)
+        self._keep_width()
+
+    def _keep_width(self) -> None:
+        """The dock at least as wide as the panel's narrowest layout plus the vertical scroll bar, which shows when
+        the panel is taller than the dock (else that bar's width had to scroll sideways)."""
+        scroll = self.root_native_widget
+        from qtpy.QtWidgets import QStyle
+
+        bar = max(
+            scroll.verticalScrollBar().sizeHint().width(),
+            scroll.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent),
+        )
+        scroll.setMinimumWidth(self._content.minimumSizeHint().width() + bar + 2 * scroll.frameWidth() + 4)
 
     def on_docked(self) -> None:
         """Called once the widget sits in its dock (the layer combos then list this viewer's layers)."""
@@ -248,6 +288,7 @@ class OpticsNote:
         self.used = True  # whether the blur model uses the optics at all
         self._setting = False
         self._layer_name = ""
+        self._from_file = ""  # where the layer's pixel size came from, when a reader said it
         pixel_size.changed.connect(self._on_edit)
 
     def _on_edit(self) -> None:
@@ -268,6 +309,7 @@ class OpticsNote:
                 self._setting = False
             self.source = "layer"
             self._layer_name = layer.name
+            self._from_file = (layer.metadata or {}).get("pixel_size_from", "")
         elif self.source == "layer":  # a layer without units after one with: back to the default numbers
             self._setting = True
             try:
@@ -287,6 +329,8 @@ class OpticsNote:
         px = self.pixel_size.value
         if not self.used:
             text = ""
+        elif self.source == "layer" and self._from_file:
+            text = f"pixel size {px:.4g} µm from the file:\n{self._from_file}; NA and λ: enter your microscope's"
         elif self.source == "layer":
             text = f"pixel size {px:.4g} µm from the layer's scale\nand units; NA and λ: enter your microscope's"
         elif self.source == "user":
@@ -404,26 +448,33 @@ def _plane_label(index: tuple) -> int | list[int]:
     return int(index[0]) if len(index) == 1 else [int(i) for i in index]
 
 
-def result_layers(viewer, layer, image: np.ndarray, res, single_plane: bool = False, planes=None) -> None:
-    """Add or update ``<name> deblurred`` and ``<name> PSF`` (and PSF positions for space-varying blur).
+def result_layers(viewer, layer, image: np.ndarray, res, plane: tuple[int, ...] | None = None, planes=None) -> str:
+    """Add or update ``<name> deblurred`` and ``<name> PSF`` (and PSF positions for space-varying blur); the name of
+    the result layer.
 
-    ``planes``: ``[(index, result), …]`` for a stack: every plane's record goes into the metadata, under
+    ``plane``: the index of the one plane of a stack that was deblurred (the current slice): the result is a
+    one-plane layer ``<name> deblurred (plane i)`` placed at that plane's position, so napari shows it over that
+    plane only. ``planes``: ``[(index, result), …]`` for a stack: every plane's record goes into the metadata, under
     ``"planes"`` (each with its ``"plane"`` index); the top-level record, γ and PSF shown are the first plane's.
+    The result is shown with the input layer's contrast limits, so the two compare as they are.
     """
-    scale = np.asarray(layer.scale)
-    translate = np.asarray(layer.translate)
+    scale = np.asarray(layer.scale, dtype=float)
+    translate = np.asarray(layer.translate, dtype=float)
     units = layer_units(layer)
-    if single_plane:
-        scale, translate = scale[-2:], translate[-2:]
-        units = units[-2:] if units else None
+    name = f"{layer.name} deblurred"
+    if plane is not None:  # one plane of the stack, where it lies in it
+        lead = len(plane)
+        translate = translate.copy()
+        translate[:lead] += np.asarray(plane, dtype=float) * scale[:lead]
+        image = np.asarray(image).reshape((1,) * lead + np.shape(image)[-2:])
+        name += f" (plane {', '.join(str(int(i)) for i in plane)})"
     record = result_record(res)
     if planes:
         record["planes"] = [{"plane": _plane_label(idx), **result_record(r)} for idx, r in planes]
     meta = {"napari_deepblur": record}
-    lo, hi = (float(v) for v in np.percentile(image, [0.1, 99.9]))  # gentle: deblurred peaks are sparse
-    limits = (lo, hi if hi > lo else lo + 1)
+    limits = tuple(float(v) for v in layer.contrast_limits)  # the input's: both shown alike
     set_or_add_image(
-        viewer, f"{layer.name} deblurred", image, scale=scale, translate=translate, units=units, metadata=meta,
+        viewer, name, image, scale=scale, translate=translate, units=units, metadata=meta,
         colormap=layer.colormap.name, contrast_limits=limits,
     )  # fmt: skip
 
@@ -441,10 +492,11 @@ def result_layers(viewer, layer, image: np.ndarray, res, single_plane: bool = Fa
 
     if psf.ndim == 3 and res.family is not None:
         pos = res.family.node_positions((H, W)).numpy() * np.array([sy, sx]) + np.array([ty, tx])
-        name = f"{layer.name} PSF positions"
-        if name in viewer.layers:
-            viewer.layers[name].data = pos
+        pos_name = f"{layer.name} PSF positions"
+        if pos_name in viewer.layers:
+            viewer.layers[pos_name].data = pos
         else:
             extra = {"units": units[-2:]} if units else {}
-            viewer.add_points(pos, name=name, size=max(H, W) * sy / 40, face_color="transparent",
+            viewer.add_points(pos, name=pos_name, size=max(H, W) * sy / 40, face_color="transparent",
                               border_color="cyan", symbol="cross", **extra)  # fmt: skip
+    return name

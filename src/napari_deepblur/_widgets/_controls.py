@@ -13,6 +13,7 @@ __all__ = [
     "family_choices",
     "family_combo",
     "family_label",
+    "optics_problem",
     "optics_spinboxes",
     "recent_family_file",
     "remember_family_file",
@@ -59,10 +60,41 @@ def recent_family_file() -> str:
     return _RECENT["family_file"]
 
 
+#: The largest number the optics spin boxes take: wide enough for a wavelength or a pixel size typed in nanometres,
+#: or a camera pixel, which a run then refuses with the unit hint
+#: (:func:`~napari_deepblur.physics.optics.check_optics`) instead of the box clamping it without a word.
+TYPED_MAX = 9999.0
+
+
+def _optics_spinbox(label: str, key: str, step: float, decimals: int, max_value: float = TYPED_MAX) -> FloatSpinBox:
+    """A spin box for one optical number showing ``decimals`` decimals (what is typed is what is used), from the
+    smallest positive value it can show to ``max_value``."""
+    box = FloatSpinBox(label=label, min=10.0**-decimals, max=max_value, step=step)
+    box.native.setDecimals(decimals)  # before the value: Qt rounds the value to the decimals shown
+    box.value = DEFAULT_OPTICS[key]
+    return box
+
+
 def optics_spinboxes() -> tuple[FloatSpinBox, FloatSpinBox, FloatSpinBox]:
-    """NA, emission wavelength (µm) and pixel size (µm), starting at :data:`~napari_deepblur.physics.DEFAULT_OPTICS`."""
+    """NA, emission wavelength (to 0.001 µm) and pixel size (to 0.0001 µm), starting at
+    :data:`~napari_deepblur.physics.DEFAULT_OPTICS`. Out-of-range values are kept, for a run to refuse them."""
     return (
-        FloatSpinBox(label="NA", value=DEFAULT_OPTICS["na"], min=0.05, max=1.7, step=0.05),
-        FloatSpinBox(label="emission λ (µm)", value=DEFAULT_OPTICS["wavelength"], min=0.2, max=2.0, step=0.01),
-        FloatSpinBox(label="pixel size (µm)", value=DEFAULT_OPTICS["pixel_size"], min=0.001, max=10.0, step=0.005),
+        _optics_spinbox("NA", "na", 0.05, 2, max_value=99.0),
+        _optics_spinbox("emission λ (µm)", "wavelength", 0.01, 3),
+        _optics_spinbox("pixel size (µm)", "pixel_size", 0.005, 4),
     )
+
+
+def optics_problem(na: float, wavelength: float, pixel_size: float, *, pixel_only: bool = False) -> str | None:
+    """Why the typed optics cannot be used (a unit hint, :func:`~napari_deepblur.physics.optics.check_optics`), or
+    None. ``pixel_only``: only the pixel size is used (a measured PSF)."""
+    from ..physics.optics import check_optics
+
+    optics = {"pixel_size": pixel_size}
+    if not pixel_only:
+        optics.update(na=na, wavelength=wavelength)
+    try:
+        check_optics(**optics)
+    except ValueError as exc:
+        return str(exc)
+    return None

@@ -25,7 +25,7 @@ from magicgui.widgets import (
 from ..api.provenance import recorded_noise
 from ..methods import METHODS
 from ..physics.noise import NOISE_LEVELS
-from ..physics.optics import MAX_FC, MAX_FC_UNDERSAMPLED
+from ..physics.optics import MAX_FC, MAX_FC_UNDERSAMPLED, MIN_FC_PLAUSIBLE, psf_width
 from ..physics.priors import PRIOR_DEFAULT, PRIORS
 from ._common import (
     DockContainer,
@@ -40,7 +40,15 @@ from ._common import (
     psf_thumbnail,
     result_layers,
 )
-from ._controls import FAMILY_FILE, family_combo, family_label, optics_spinboxes, recent_family_file, uses_optics
+from ._controls import (
+    FAMILY_FILE,
+    family_combo,
+    family_label,
+    optics_problem,
+    optics_spinboxes,
+    recent_family_file,
+    uses_optics,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -210,7 +218,6 @@ class DeblurWidget(DockContainer):
             self._on_noise()
 
     def _update_cutoff(self) -> None:
-        fc = self.na.value * self.pixel_size.value / self.wavelength.value
         optical = uses_optics(self.family.value)
         measured = self.aberrations.value == "measured"
         for w in (self.na, self.wavelength, self.pixel_size, self.aberrations):
@@ -225,12 +232,16 @@ class DeblurWidget(DockContainer):
             self.fc_label.value = "not used: the measured PSF\n(the pixel size resamples it)"
         elif not optical:
             self.fc_label.value = f"not used by the {family_label(self.family.value)} model"
-        elif fc > MAX_FC_UNDERSAMPLED:
-            self.fc_label.value = f"fc = {fc:.3f} cycles/px — too coarse to deblur (> {MAX_FC_UNDERSAMPLED}): check"
-        elif fc > MAX_FC:
-            self.fc_label.value = f"fc = {fc:.3f} cycles/px — undersampled: PSF integrated over each pixel"
         else:
-            self.fc_label.value = f"fc = {fc:.3f} cycles/px"
+            self.fc_label.value = _cutoff_note(self.na.value, self.wavelength.value, self.pixel_size.value)
+
+    def _optics_problem(self) -> str | None:
+        """Why the typed optics cannot be used (a wrong unit), checked before a run; None when they can (or the blur
+        model does not use them)."""
+        if not uses_optics(self.family.value):
+            return None
+        measured = self.aberrations.value == "measured"  # only the pixel size is used: it resamples the PSF
+        return optics_problem(self.na.value, self.wavelength.value, self.pixel_size.value, pixel_only=measured)
 
     def _update_device(self) -> None:
         from ..api.params import resolve_device
@@ -256,7 +267,10 @@ class DeblurWidget(DockContainer):
             self.status.value = "open or select an image first"
             return
         if layer.rgb:
-            notify_error("this is an RGB layer: split the channels (right-click › Split RGB) and deblur one channel")
+            self.status.value = (
+                "this is an RGB layer: split the channels (right-click the layer › Split RGB), then deblur one channel"
+            )
+            notify_error(self.status.value)
             return
         family, record = self.family.value, None
         path = self._family_path()
@@ -273,8 +287,11 @@ class DeblurWidget(DockContainer):
                 return
         self._picker.confirm()  # its results are added next: the picker stays on the input
         try:
+            problem = self._optics_problem()
+            if problem:
+                raise ValueError(problem)
             self._start(layer, family, record)
-        except ValueError as exc:  # no PSF layer chosen
+        except ValueError as exc:  # optics in a wrong unit, no PSF layer chosen
             self.status.value = f"failed: {exc}"
             notify_error(str(exc))
 
@@ -397,9 +414,10 @@ class DeblurWidget(DockContainer):
             image = np.zeros(layer.data.shape, dtype=np.float32)
             for idx, res in results:
                 image[idx] = res.image
-        result_layers(self._viewer, layer, image, first, single_plane=len(results) == 1 and stack,
-                      planes=results if stack else None)  # fmt: skip
-        for name in (f"{layer.name} deblurred", f"{layer.name} PSF") if family_record else ():
+        one_plane = results[0][0] if stack and len(results) == 1 else None
+        shown = result_layers(self._viewer, layer, image, first, plane=one_plane,
+                              planes=results if stack else None)  # fmt: skip
+        for name in (shown, f"{layer.name} PSF") if family_record else ():
             self._viewer.layers[name].metadata["napari_deepblur"]["family_file"] = family_record
         grid = getattr(first.family, "grid", None) if first.family is not None else None
         self.psf_view.set_data(psf_thumbnail(first.psf, grid))
@@ -430,7 +448,31 @@ class DeblurWidget(DockContainer):
 
             show_warning(f"{layer.name}: {message}")
         tiles = f" ({first.details['tiles']} tiles)" if "tiles" in first.details else ""
-        self.status.value = f"done in {t:.2f} s on {first.device}{tiles}\n" + _noise_note(first)
+        self.status.value = (
+            f"done in {t:.2f} s on {first.device}{tiles}\n" + _noise_note(first) + _truth_note(layer, first)
+        )
+
+
+def _truth_note(layer, res) -> str:
+    """For a layer whose blur is known (a sample, a simulation): how close the PSF used is to the true one."""
+    from ..api.provenance import truth_psf_snr
+
+    snr = truth_psf_snr((layer.metadata or {}).get("napari_deepblur"), res.psf)
+    return "" if snr is None else f"\nknown truth (sample): the PSF used is {snr:.1f} dB\n(PSF SNR) from the true one"
+
+
+def _cutoff_note(na: float, wavelength: float, pixel_size: float) -> str:
+    """The cutoff the typed optics give, and what it means (a wrong unit, undersampled, a PSF too wide)."""
+    if optics_problem(na, wavelength, pixel_size):
+        return "fc not computed — check NA and the units (µm)"
+    fc = na * pixel_size / wavelength
+    if fc > MAX_FC_UNDERSAMPLED:
+        return f"fc = {fc:.3f} cycles/px — too coarse to deblur (> {MAX_FC_UNDERSAMPLED}): check"
+    if fc > MAX_FC:
+        return f"fc = {fc:.3f} cycles/px — undersampled: PSF integrated over each pixel"
+    if fc < MIN_FC_PLAUSIBLE:
+        return f"fc = {fc:.3f} cycles/px — PSF wider than {psf_width(fc):.0f} px: check the units"
+    return f"fc = {fc:.3f} cycles/px"
 
 
 def _noise_note(res) -> str:

@@ -116,7 +116,8 @@ class SimulateWidget(DockContainer):
                 fam = get_family(name, **{k: v for k, v in optics.items() if k in ("na", "wavelength", "pixel_size")})
             y, psf, _ = simulate(np.squeeze(layer.data), fam, gamma, self.alpha.value, self.beta.value,
                                  int(self.seed.value))  # fmt: skip
-        except ValueError as exc:
+        except ValueError as exc:  # optics in a wrong unit, …: said in the dock too
+            self.info.value = f"failed: {exc}"
             notify_error(str(exc))
             return
         noise = noise_record(y, self.alpha.value, self.beta.value)

@@ -85,9 +85,9 @@ def identify_bead_stack(
         ``(Z, Y, X)`` planes of sub-resolution beads, the focus moved by ``z_step`` between planes (numpy or dask).
         Isolated beads are found on the maximum projection; up to 20 of the brightest are averaged.
     z_step : float
-        Focus step between planes, in the unit of ``wavelength`` and ``pixel_size`` (e.g. µm).
+        Focus step between planes, in µm (the unit of ``wavelength`` and ``pixel_size``).
     na, wavelength, pixel_size : float
-        The optics (required: the focus step is turned into defocus with them).
+        The optics, wavelength and pixel size in µm (required: the focus step is turned into defocus with them).
     refractive_index : float, optional
         Of the medium the focus moves in (default: :func:`default_refractive_index` of the NA, said in
         ``details``).

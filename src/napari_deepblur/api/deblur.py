@@ -17,14 +17,19 @@ from ..methods.identification import answer_psf, identify_normalized
 from ..methods.regularisation import effective_sigma
 from ..physics import Family
 from ..physics.calibrated_field import CalibratedField
+from ..physics.noise import quantisation_step
 from ..physics.priors import PRIOR_DEFAULT
+from ..physics.spectrum import limit_out_of_band
 from .params import (
     as_image2d,
+    centre_slices,
     check_aberrations,
+    check_optics_input,
     check_prior,
     check_psf,
     make_family,
     normalize_intensity,
+    optics_cutoff,
     resample_psf,
     resolve_device,
     resolve_noise,
@@ -168,20 +173,20 @@ def deblur(
     m = METHODS[method]
     check_aberrations(aberrations)
     check_prior(prior)
+    check_optics_input(na, wavelength, pixel_size)  # a wrong unit is said before any work, a PSF given or not
     floor_given = "floor_scale" in method_options
     method_options = {**m.prepare(family, method_options), "nonneg": bool(nonneg)}  # checked before any work
     in_shape = np.shape(image)
     arr = as_image2d(image)
+    step = quantisation_step(arr)  # read before arr is rescaled
     x, offset, scale = normalize_intensity(arr, in_place=True)  # arr is our own copy
+    quantum = step / scale
     floor_note = None
     convolution = family_is_convolution(family) and (
         psf is None or (not isinstance(psf, CalibratedField) and np.ndim(psf) == 2)
     )
     floor_follows_content = method == "deepblur" and prior == "microscope" and convolution and not floor_given
     floor_psf_size = int(np.shape(psf)[-1]) if psf is not None else 31
-    alpha, beta, estimated = resolve_noise(x, noise)
-    # the units of (alpha, beta): x = (image - offset) / scale; the median level tells the noise std in image units
-    intensity = {"offset": offset, "scale": scale, "median": float(np.median(stats_view(x)))}
     dev = resolve_device(device)
     if m.blind and psf is not None:
         others = ", ".join(k for k, v in METHODS.items() if not v.blind)
@@ -191,7 +196,11 @@ def deblur(
     if isinstance(psf, CalibratedField):  # the field's PSFs on a grid of a product-convolution
         family, psf = psf.grid_family()
     if psf is None or np.ndim(psf) == 3:
-        fam = make_family(family, na=na, wavelength=wavelength, pixel_size=pixel_size, fc=fc)
+        fam = make_family(family, na=na, wavelength=wavelength, pixel_size=pixel_size, fc=fc, warn_defaults=psf is None)
+    cutoff = optics_cutoff(fam, na=na, wavelength=wavelength, pixel_size=pixel_size, fc=fc)
+    alpha, beta, estimated = resolve_noise(x, noise, fc=cutoff, quantum=quantum)
+    # the units of (alpha, beta): x = (image - offset) / scale; the median level tells the noise std in image units
+    intensity = {"offset": offset, "scale": scale, "median": float(np.median(stats_view(x)))}
     gamma, details = None, {}
 
     def prog(done: int, total: int) -> None:
@@ -261,6 +270,13 @@ def deblur(
 
     out, more, dev = restore_with_fallback(attempt, dev, side, x.shape)
     details = {**details, **more}
+    if m.band_limited and cutoff is not None:
+        out, s = limit_out_of_band(out, x, cutoff, view=centre_slices(x.shape), nonneg=nonneg)
+        if s < 1:
+            details["band_limit"] = (
+                f"the result held more power beyond the optics' cutoff (2 fc = {2 * cutoff:.3f} cycles/px) than the "
+                f"image, where no optics pass anything: that part scaled by {s:.2f}"
+            )
     return _result(out, offset, scale, in_shape, gamma, kernel, fam, method, alpha, beta, estimated, dev, t0, t_id,
                    details)  # fmt: skip
 

@@ -10,6 +10,7 @@ import torch
 
 from ..methods.identification import answer_psf, identify_normalized
 from ..physics import Family
+from ..physics.noise import quantisation_step
 from ..physics.priors import PRIOR_DEFAULT
 from .params import (
     as_image2d,
@@ -17,6 +18,7 @@ from .params import (
     check_prior,
     make_family,
     normalize_intensity,
+    optics_cutoff,
     resolve_device,
     resolve_noise,
 )
@@ -96,10 +98,10 @@ def identify(
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
     na, wavelength, pixel_size : float, optional
-        Optical numbers (wavelength and pixel size in the same unit), giving ``fc = na * pixel_size / wavelength``.
-        Defaults: :data:`~napari_deepblur.physics.DEFAULT_OPTICS`. Zernike images are resampled to the cutoff the
-        network was trained at (read from its weights) before identification; the returned PSF is at the image's
-        own sampling.
+        Optical numbers (wavelength and pixel size in µm: a wrong unit is refused), giving
+        ``fc = na * pixel_size / wavelength``. Defaults (warned): :data:`~napari_deepblur.physics.DEFAULT_OPTICS`.
+        Zernike images are resampled to the cutoff the network was trained at (read from its weights) before
+        identification; the returned PSF is at the image's own sampling.
     fc : float, optional
         The cutoff frequency (cycles/pixel) directly.
     psf_size : int, optional
@@ -144,12 +146,13 @@ def identify(
     """
     t0 = time.perf_counter()
     arr = as_image2d(image)
+    step = quantisation_step(arr)  # read before arr is rescaled
     x, offset, scale = normalize_intensity(arr, in_place=True)  # arr is our own copy
-    alpha, beta, estimated = resolve_noise(x, noise)
     optics = dict(na=na, wavelength=wavelength, pixel_size=pixel_size, fc=fc)
     if psf_size is not None:
         optics["psf_size"] = psf_size
     fam = make_family(family, **optics)
+    alpha, beta, estimated = resolve_noise(x, noise, fc=optics_cutoff(fam), quantum=step / scale)
     dev = resolve_device(device)
     check_aberrations(aberrations, fam)
     gamma, details = identify_normalized(

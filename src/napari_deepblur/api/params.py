@@ -6,6 +6,8 @@ whose message says what to do. torch is imported only by the functions that need
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,13 +25,16 @@ __all__ = [
     "PSF_ZOOM_RANGE",
     "STATS_PIXELS",
     "as_image2d",
+    "centre_slices",
     "check_aberrations",
+    "check_optics_input",
     "check_prior",
     "check_psf",
     "looks_rgb",
     "make_family",
     "normalize_intensity",
     "normalized_noise",
+    "optics_cutoff",
     "parse_noise",
     "resample_psf",
     "resolve_device",
@@ -49,12 +54,22 @@ def looks_rgb(shape: tuple[int, ...]) -> bool:
 def as_image2d(image, *, min_size: int = MIN_SIZE, name: str = "image") -> np.ndarray:
     """A 2D ``float64`` copy of ``image``, or a :class:`DeblurInputError` that says what is wrong.
 
-    Accepts numpy arrays, array-likes and dask arrays of any real or boolean dtype. Never modifies the input.
+    Accepts numpy arrays, array-likes and dask arrays of any integer or float dtype; refuses file paths and boolean
+    masks. Never modifies the input.
     """
+    if isinstance(image, (str, bytes, os.PathLike)):
+        raise DeblurInputError(
+            f"{name} is a file path ({os.fsdecode(image)!r}), not an image: pass an array; read the file with "
+            "tifffile.imread (or imageio.v3.imread for PNG/JPEG)"
+        )
     if hasattr(image, "compute") and not isinstance(image, np.ndarray):  # dask and friends
         image = image.compute()
     arr = np.asarray(image)
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind == "b":
+        raise DeblurInputError(
+            f"{name} is a boolean mask (dtype bool): it has no blur to remove; pass the image's own intensities"
+        )
+    if arr.dtype.kind not in "iuf":
         raise DeblurInputError(f"{name} has dtype {arr.dtype}; expected a real-valued (integer or float) image")
     if arr.ndim == 3 and looks_rgb(arr.shape):
         raise DeblurInputError(
@@ -88,6 +103,14 @@ def stats_view(arr: np.ndarray, max_pixels: int = STATS_PIXELS) -> np.ndarray:
     """``arr`` itself, or a regular subsample of at most about ``max_pixels`` (a view, no copy) for big images."""
     step = int(np.ceil(np.sqrt(arr.size / max_pixels)))
     return arr if step <= 1 else arr[::step, ::step]
+
+
+def centre_slices(shape: tuple[int, int], max_pixels: int = STATS_PIXELS) -> tuple[slice, slice]:
+    """The centre ``sqrt(max_pixels)``-square of an image of ``shape`` (all of a smaller one): where figures that
+    read the spectrum (the noise, the out-of-band share) look at a big image, with flat memory."""
+    side = int(max_pixels**0.5)
+    top, left = max(0, (shape[0] - side) // 2), max(0, (shape[1] - side) // 2)
+    return slice(top, top + side), slice(left, left + side)
 
 
 def normalize_intensity(arr: np.ndarray, *, in_place: bool = False) -> tuple[np.ndarray, float, float]:
@@ -140,20 +163,60 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise DeblurInputError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'mps'") from exc
 
 
-def make_family(family: str | Family, **optics) -> Family:
+def check_optics_input(
+    na: float | None = None, wavelength: float | None = None, pixel_size: float | None = None
+) -> None:
+    """The optical numbers given (``None`` skipped) checked before any work, also where no family is built (a given
+    PSF): :func:`~napari_deepblur.physics.optics.check_optics`, its message (the unit: µm) as a
+    :class:`DeblurInputError`."""
+    from ..physics.optics import check_optics
+
+    try:
+        check_optics(na, wavelength, pixel_size)
+    except ValueError as exc:
+        raise DeblurInputError(str(exc)) from None
+
+
+def make_family(family: str | Family, *, warn_defaults: bool = True, **optics) -> Family:
     """A family instance from a name and the user's optical numbers (``None`` values are left out), with input
-    errors as :class:`DeblurInputError`. An instance is returned as it is."""
+    errors as :class:`DeblurInputError`. An instance is returned as it is. ``warn_defaults=False`` where the optics
+    do not matter (a given PSF grid).
+
+    The optical numbers are checked by :func:`~napari_deepblur.physics.optics.check_optics` (their units: µm) when
+    the family is built, before any work.
+
+    Warns
+    -----
+    UserWarning
+        When an optical family gets none of ``na``, ``wavelength``, ``pixel_size`` or ``fc``: it then assumes
+        :data:`~napari_deepblur.physics.optics.DEFAULT_OPTICS` (as the command line says too), or when the optics
+        give a PSF wider than 40 pixels (:func:`~napari_deepblur.physics.optics.cutoff_frequency`).
+    """
     from ..physics import Family, get_family
 
     if isinstance(family, Family):
         return family
     given = {k: v for k, v in optics.items() if v is not None}
     try:
-        return get_family(family, **given)
+        fam = get_family(family, **given)
     except TypeError as exc:
         raise DeblurInputError(f"unsupported option for family {family!r}: {exc}") from exc
     except ValueError as exc:
         raise DeblurInputError(str(exc)) from exc
+    if warn_defaults and fam.uses_optics and not given.keys() & {"na", "wavelength", "pixel_size", "fc"}:
+        warnings.warn(_default_optics_note(), UserWarning, stacklevel=3)
+    return fam
+
+
+def _default_optics_note() -> str:
+    """What an optical family assumes when given no optics (worded as the command line's note)."""
+    from ..physics.optics import DEFAULT_OPTICS
+
+    d = DEFAULT_OPTICS
+    return (
+        f"no optics given: default NA {d['na']:g}, emission {d['wavelength']:g} µm and pixel size "
+        f"{d['pixel_size']:g} µm used (give na, wavelength and pixel_size in µm, or fc)"
+    )
 
 
 #: The forms a noise argument takes, for messages and ``--help``.
@@ -172,21 +235,35 @@ def parse_noise(text: str) -> str | tuple[float, float]:
     return text
 
 
-def resolve_noise(x: np.ndarray, noise) -> tuple[float, float, bool]:
+def resolve_noise(x: np.ndarray, noise, *, fc: float | None = None, quantum: float = 0.0) -> tuple[float, float, bool]:
     """``(alpha, beta, estimated)`` from ``"auto"`` (estimated on ``x`` scaled to [0, 1], its centre 2048 x 2048 for
-    bigger images), a level name or a pair."""
+    bigger images), a level name or a pair. ``fc`` (the optics' cutoff, when known) and ``quantum`` (the
+    quantisation step in ``x``'s units) bound the estimate from below (:func:`~napari_deepblur.physics.estimate_noise`).
+    """
     from ..physics import estimate_noise, noise_level
 
     if isinstance(noise, str) and noise.lower() == "auto":
-        side = int(STATS_PIXELS**0.5)  # big images: the centre 2048 x 2048 is plenty and keeps memory flat
-        top, left = max(0, (x.shape[0] - side) // 2), max(0, (x.shape[1] - side) // 2)
-        alpha, beta = estimate_noise(x[top : top + side, left : left + side])
+        alpha, beta = estimate_noise(x[centre_slices(x.shape)], fc=fc, quantum=quantum)
         return float(alpha), float(beta), True
     try:
         alpha, beta = noise_level(noise)
     except ValueError as exc:
         raise DeblurInputError(str(exc)) from exc
     return float(alpha), float(beta), False
+
+
+def optics_cutoff(fam: Family | None, **optics) -> float | None:
+    """The optics' cutoff ``fc`` (cycles/pixel) that the noise estimate may read: the family's, else from ``optics``
+    (``na``, ``wavelength``, ``pixel_size`` or ``fc``) when they are complete and valid, else None (e.g. the Gaussian
+    family, or a given PSF without optics)."""
+    from ..physics.optics import cutoff_frequency
+
+    if fam is not None:
+        return getattr(fam, "fc", None)
+    try:
+        return cutoff_frequency(**{k: optics.get(k) for k in ("na", "wavelength", "pixel_size", "fc")})
+    except (TypeError, ValueError):
+        return None
 
 
 def check_psf(psf, fam: Family | None = None) -> np.ndarray:

@@ -6,7 +6,14 @@ plane, into the JSON sidecar. Plain Python values only (JSON-serialisable).
 
 from __future__ import annotations
 
-__all__ = ["family_file_record", "noise_record", "recorded_noise", "result_record", "truth_record"]
+__all__ = [
+    "family_file_record",
+    "noise_record",
+    "recorded_noise",
+    "result_record",
+    "truth_psf_snr",
+    "truth_record",
+]
 
 #: Keys of :attr:`DeblurResult.details` that describe how the image was processed in pieces.
 TILING_KEYS = ("tile", "overlap", "tiles")
@@ -29,6 +36,7 @@ def result_record(res) -> dict:
         if res.gamma is not None:
             rec["gamma"] = res.family.named(res.gamma)
             rec["units"] = {p.name: p.unit for p in res.family.parameters}
+            rec["labels"] = {p.name: p.label for p in res.family.parameters}  # the words the docks use
     rec["tiling"] = {k: res.details[k] for k in TILING_KEYS if k in res.details}
     if "aberrations" in res.details:  # estimated, or forced to none (the aberration-free PSF of the optics)
         rec["aberrations"] = res.details["aberrations"]
@@ -37,6 +45,8 @@ def result_record(res) -> dict:
             rec[key] = res.details[key]
     if "intensity" in res.details:  # the units of the noise: image = offset + scale * (image in [0, 1])
         rec["intensity"] = dict(res.details["intensity"])
+    if "band_limit" in res.details:  # deep-blur's output held power beyond the optics' cutoff: taken out
+        rec["band_limit"] = res.details["band_limit"]
     if "psf_resampled" in res.details:  # a given PSF sampled at another pixel size
         rec["psf_resampled"] = res.details["psf_resampled"]
     if "fallback" in res.details:
@@ -47,6 +57,30 @@ def result_record(res) -> dict:
 def truth_record(family, gamma, role: str, **extra) -> dict:
     """The record of a known blur (sample data, simulations): family, optics, named γ and what the layer is."""
     return {"family": family.name, "optics": family.optics, "gamma": family.named(gamma), "role": role, **extra}
+
+
+def truth_psf_snr(truth: dict, psf) -> float | None:
+    """How far a PSF used lies from a known truth (a :func:`truth_record`, e.g. of a sample): the PSF SNR in dB
+    (:func:`~napari_deepblur.physics.metrics.psf_snr`), or None when the record is not a known blur or the two do not
+    compare (another family's grid, another size)."""
+    import numpy as np
+    import torch
+
+    from ..physics import get_family
+    from ..physics.metrics import psf_snr
+
+    if not isinstance(truth, dict) or truth.get("role") != "ground truth" or "gamma" not in truth:
+        return None
+    try:
+        fam = get_family(truth["family"], **{k: v for k, v in truth.get("optics", {}).items() if k == "fc"})
+        gamma = torch.tensor([[truth["gamma"][p.name] for p in fam.parameters]], dtype=torch.float64)
+        true = fam.psf(gamma)
+        used = torch.as_tensor(np.asarray(psf, dtype=np.float64))[None]
+        if used.ndim != true.ndim:
+            return None
+        return float(psf_snr(true, used)[0])
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        return None
 
 
 def noise_record(image, alpha: float, beta: float) -> dict:

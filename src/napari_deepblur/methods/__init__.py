@@ -46,6 +46,10 @@ class Method:
         ``"module:function"`` that checks and completes the user's options before any work (see :meth:`prepare`).
     recorded : tuple of str
         Options recorded in the result's details (see :meth:`record`).
+    band_limited : bool
+        True when the result may hold no more power beyond the optics' cutoff than the input
+        (:func:`~napari_deepblur.physics.spectrum.limit_out_of_band`): for a learned prior, which can invent detail
+        there; the classical methods' results are left as their algorithms give them.
     """
 
     name: str
@@ -58,6 +62,7 @@ class Method:
     runner: str
     options_check: str = ""
     recorded: tuple[str, ...] = ()
+    band_limited: bool = False
 
     @staticmethod
     def _load(ref: str) -> Callable:
@@ -99,6 +104,7 @@ METHODS: dict[str, Method] = {
             runner="deepblur:run_unrolled",
             options_check="deepblur:prepare_options",
             recorded=("floor_scale",),
+            band_limited=True,
         ),
         Method(
             "selfdeblur",

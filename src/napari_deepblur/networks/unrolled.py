@@ -131,6 +131,12 @@ class UnrolledDR(nn.Module):
         Conjugate-gradient iterations for the data steps of product-convolution operators.
     """
 
+    #: The noise variance, as a share of the learned floor, at which a scaled floor is half way back to the learned
+    #: one (:meth:`lam`): 0.01, i.e. a noise standard deviation of 0.1 × the floor's (about 0.0024 of the image's
+    #: range for the shipped weights). At 1 (until 2026-12-07) a real camera image, whose noise lies 2–10× below the
+    #: floor's, ran at a tenth of the learned floor and came out with a honeycomb texture.
+    floor_fade: float = 0.01
+
     def __init__(self, iterations: int = 4, widths: tuple[int, ...] = (16, 32, 64), n_res: int = 1, cg_iter: int = 20):
         super().__init__()
         self.config = {"iterations": iterations, "widths": list(widths), "n_res": n_res, "cg_iter": cg_iter}
@@ -156,13 +162,13 @@ class UnrolledDR(nn.Module):
     def lam(self, k: int, sigma2: torch.Tensor, floor_scale: float = 1.0) -> torch.Tensor:
         """Regularisation weight of data step ``k`` (0 = initial guess), one per batch item.
 
-        ``lam_k = exp(log_scale_k) * (sigma2 + rho * floor)`` with ``rho = s + (1 - s) sigma2 / (sigma2 + floor)``
-        for ``s = floor_scale``: the learned floor is multiplied by ``s`` on noise-free data and by about 1 once the
-        noise variance exceeds the floor, where the floor hardly matters anyway. ``s = 1`` (training) is the plain
-        ``exp(log_scale_k) * (sigma2 + floor)``.
+        ``lam_k = exp(log_scale_k) * (sigma2 + rho * floor)`` with ``rho = s + (1 - s) sigma2 / (sigma2 + f floor)``
+        for ``s = floor_scale`` and ``f =`` :attr:`floor_fade`: the learned floor is multiplied by ``s`` on noise-free
+        data (synthetic images) and by about 1 once the noise variance exceeds ``f`` × the floor — as on every real
+        camera image. ``s = 1`` (training) is the plain ``exp(log_scale_k) * (sigma2 + floor)``.
         """
         floor = torch.exp(self.log_floor)
-        rho = floor_scale + (1.0 - floor_scale) * sigma2 / (sigma2 + floor)
+        rho = floor_scale + (1.0 - floor_scale) * sigma2 / (sigma2 + self.floor_fade * floor)
         return torch.exp(self.log_scale[k]) * (sigma2 + rho * floor)
 
     def forward(

@@ -201,7 +201,7 @@ class ZernikeFamily(OpticalFamily):
     Parameters
     ----------
     na, wavelength, pixel_size : float, optional
-        Optical numbers giving ``fc = na * pixel_size / wavelength`` (wavelength and pixel size in the same unit).
+        Optical numbers giving ``fc = na * pixel_size / wavelength`` (wavelength and pixel size in µm).
         Defaults: :data:`~napari_deepblur.physics.families.DEFAULT_OPTICS`.
     fc : float, optional
         The cutoff frequency directly (overrides the three numbers).

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 __all__ = ["MIX_SOURCES", "DeblurConfig", "IdentifyConfig", "parse_mix"]
 
 #: Patch sources a ``mix`` may name (:class:`napari_deepblur.datasets.PatchBank`).
-MIX_SOURCES = ("beads", "dead_leaves", "fluorescence", "microscopy", "skimage", "train400")
+MIX_SOURCES = ("beads", "dead_leaves", "fluorescence", "microscopy", "native", "skimage", "train400")
 
 
 def parse_mix(text: str | None) -> dict:
@@ -74,7 +74,10 @@ class IdentifyConfig:
         default="", metadata=cli("fine-tune: start from these weights (same architecture; fresh optimiser)")
     )
     noise_dist: str = field(
-        default="uniform", metadata=cli("noise law (mixed: half log-uniform)", choices=("uniform", "mixed"))
+        default="uniform",
+        metadata=cli(
+            "noise law (mixed / camera: half log-uniform over 2 / 4 decades)", choices=("uniform", "mixed", "camera")
+        ),
     )
     mix: dict = field(
         default_factory=dict,
@@ -177,7 +180,10 @@ class DeblurConfig:
         ),
     )
     noise_dist: str = field(
-        default="uniform", metadata=cli("noise law (mixed: half log-uniform)", choices=("uniform", "mixed"))
+        default="uniform",
+        metadata=cli(
+            "noise law (mixed / camera: half log-uniform over 2 / 4 decades)", choices=("uniform", "mixed", "camera")
+        ),
     )
     p_gaussian: float = 0.25
     p_perturb: float = field(default=0.5, metadata=cli("share of items deblurred with a perturbed operator"))

@@ -117,14 +117,18 @@ def synthesize(
     return BlurBatch(y=y, x=x, gamma=gamma, psf=psf, alpha=alpha, beta=beta)
 
 
-#: The training laws of the noise levels (:func:`draw_noise`).
-NOISE_DISTS = ("uniform", "mixed")
+#: The training laws of the noise levels (:func:`draw_noise`) and, for the log-uniform half, the decades each range
+#: spans below its maximum.
+NOISE_DISTS = ("uniform", "mixed", "camera")
+LOG_DECADES = {"mixed": 2, "camera": 4}
 
 
 def noise_law_text(noise_dist: str) -> str:
     """What :func:`draw_noise` does beyond the uniform law, for model cards (empty for ``"uniform"``)."""
-    if noise_dist == "mixed":
-        return " for half the items, log-uniform over the top two decades of the same ranges for the other half"
+    if noise_dist in LOG_DECADES:
+        n = LOG_DECADES[noise_dist]
+        words = {2: "two", 3: "three", 4: "four"}[n]
+        return f" for half the items, log-uniform over the top {words} decades of the same ranges for the other half"
     return ""
 
 
@@ -140,14 +144,17 @@ def draw_noise(
 
     ``"uniform"``: ``alpha``, ``beta`` uniform in ``[0, alpha_max] x [0, beta_max]``; ``"mixed"``: half the items
     so, the other half log-uniform over the top two decades of each range (more weak-noise items: ``beta < 0.05`` in
-    1 of 6 items under the uniform law, about 2 of 5 under the mixed one). A share ``p_noiseless`` is then set to 0.
+    1 of 6 items under the uniform law, about 2 of 5 under the mixed one); ``"camera"``: the same over four decades,
+    down to the noise of real camera images (``beta`` 2e-4–5e-3 of the range on the real fluorescence images of
+    ``bench native``). A share ``p_noiseless`` is then set to 0.
     """
     alpha = alpha_max * torch.rand(batch_size, generator=gen)
     beta = beta_max * torch.rand(batch_size, generator=gen)
-    if noise_dist == "mixed":
+    if noise_dist in LOG_DECADES:
+        n = LOG_DECADES[noise_dist]
         log_items = torch.rand(batch_size, generator=gen) < 0.5
-        alpha = torch.where(log_items, alpha_max * 10 ** (-2 * torch.rand(batch_size, generator=gen)), alpha)
-        beta = torch.where(log_items, beta_max * 10 ** (-2 * torch.rand(batch_size, generator=gen)), beta)
+        alpha = torch.where(log_items, alpha_max * 10 ** (-n * torch.rand(batch_size, generator=gen)), alpha)
+        beta = torch.where(log_items, beta_max * 10 ** (-n * torch.rand(batch_size, generator=gen)), beta)
     elif noise_dist != "uniform":
         raise ValueError(f"unknown noise distribution {noise_dist!r}; use one of {', '.join(NOISE_DISTS)}")
     clean = torch.rand(batch_size, generator=gen) < p_noiseless
