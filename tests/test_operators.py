@@ -169,3 +169,43 @@ def test_cuda_matches_cpu(name, gen):
     cpu = fam.operator(gamma, (64, 64)).A(x)
     gpu = fam.operator(gamma.cuda(), (64, 64)).A(x.cuda()).cpu()
     torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- volumes (3 axes)
+def test_3d_fft_convolution_is_scipys_convolution(gen):
+    """A (D, H, W) volume: the circular 3D convolution is scipy's linear one inside the valid region, and the
+    operator's adjoint, solve and padding work over the three axes."""
+    import numpy as np
+    from scipy.signal import fftconvolve
+
+    from napari_deepblur.physics import conv_fft, conv_transpose_fft, crop, pad_reflect
+
+    x = torch.rand(1, 1, 12, 20, 18, generator=gen, dtype=torch.float64)
+    h = torch.rand(1, 1, 5, 7, 3, generator=gen, dtype=torch.float64)
+    ours = conv_fft(x, h, ndim=3)[0, 0].numpy()
+    ref = fftconvolve(x[0, 0].numpy(), h[0, 0].numpy(), mode="same")
+    inner = (slice(2, -2), slice(3, -3), slice(1, -1))  # away from the wrap-around
+    np.testing.assert_allclose(ours[inner], ref[inner], rtol=1e-10, atol=1e-12)
+
+    op = ConvolutionOperator(h[:, 0], (12, 20, 18))
+    assert op.ndim == 3 and op.otf.shape[-3:] == (12, 20, 10)
+    y = torch.rand_like(x)
+    torch.testing.assert_close((op.A(x) * y).sum(), (x * op.A_adjoint(y)).sum())
+    torch.testing.assert_close(op.A_adjoint(y), conv_transpose_fft(y, h, ndim=3))
+    u = op.solve(y, 0.1)
+    torch.testing.assert_close(op.normal(u) + 0.1 * u, y)
+    assert op.to("cpu").A(x).shape == x.shape
+    with pytest.raises(ValueError, match="expected images of shape"):
+        op.A(x[..., :-1])
+    padded = pad_reflect(x, 2, ndim=3)
+    assert padded.shape[-3:] == (16, 24, 22)
+    torch.testing.assert_close(crop(padded, 2, ndim=3), x)
+
+
+def test_2d_names_are_the_n_d_functions_on_two_axes(gen):
+    from napari_deepblur.physics import conv_fft
+
+    x = torch.rand(2, 1, 32, 30, generator=gen)
+    h = torch.rand(2, 1, 7, 5, generator=gen)
+    assert torch.equal(conv2d_fft(x, h), conv_fft(x, h))
+    assert torch.equal(conv_transpose2d_fft(x, h), ConvolutionOperator(h, (32, 30)).A_adjoint(x))

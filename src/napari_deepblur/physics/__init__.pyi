@@ -1,7 +1,17 @@
 """Type stub of :mod:`napari_deepblur.physics`: the names it gives, loaded lazily at run time (lazy_loader)."""
 
 from .families import Family, OpticalFamily, Parameter
-from .fft import conv2d_fft, conv_transpose2d_fft, crop, pad_reflect, psf2otf, solve_normal_fft
+from .fft import (
+    conv2d_fft,
+    conv_fft,
+    conv_transpose2d_fft,
+    conv_transpose_fft,
+    crop,
+    pad_reflect,
+    psf2otf,
+    solve_normal_fft,
+    spatial_dims,
+)
 from .forward import blur, forward_model, pad_width, product_convolution
 from .gaussian import GaussianFamily, gaussian_psf
 from .metrics import center_to_size, psf_snr
@@ -40,7 +50,9 @@ __all__ = [
     "center_to_size",
     "conjugate_gradient",
     "conv2d_fft",
+    "conv_fft",
     "conv_transpose2d_fft",
+    "conv_transpose_fft",
     "crop",
     "cutoff_frequency",
     "diffraction_psf",
@@ -63,5 +75,6 @@ __all__ = [
     "psf_snr",
     "register_family",
     "solve_normal_fft",
+    "spatial_dims",
     "zernike_polynomial",
 ]

@@ -1,14 +1,16 @@
 """Linear blur operators: convolution and product-convolution, their adjoints and regularised inverses.
 
-Both operators act on batches of images ``(B, C, H, W)`` with circular boundary conditions on the ``H x W`` grid
-(see :mod:`napari_deepblur.physics.fft`). Each exposes
+Both operators act on batches of images ``(B, C, *shape)`` with circular boundary conditions on the grid of their
+``shape`` (see :mod:`napari_deepblur.physics.fft`): ``(H, W)``, or ``(D, H, W)`` volumes for the convolution (the
+product-convolution is 2D). Each exposes
 
 * ``A(x)`` — the blur,
 * ``A_adjoint(y)`` — its adjoint ``A*``,
 * ``solve(b, lam)`` — the solution of ``(A* A + lam I) u = b``: exact in Fourier for a convolution, preconditioned
   conjugate gradient for a product-convolution,
 * ``regularized_inverse(y, lam)`` — ``(A* A + lam I)^-1 A* y``, the Tikhonov/Wiener estimate (the unrolled network
-  starts from the same solve, ``solve(A* y, lam_0)``).
+  starts from the same solve, ``solve(A* y, lam_0)``),
+* ``to(device)`` — the same operator with its tensors on ``device``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from .fft import _as_batch_weight, psf2otf, solve_normal_fft
+from .fft import _as_batch_weight, psf2otf, solve_normal_fft, spatial_dims
 
 __all__ = [
     "BlurOperator",
@@ -29,17 +31,26 @@ __all__ = [
 
 
 class BlurOperator(ABC):
-    """A linear blur ``A`` on images of a fixed shape ``(H, W)``."""
+    """A linear blur ``A`` on images of a fixed spatial shape: ``(H, W)``, or ``(D, H, W)`` for a volume."""
 
-    shape: tuple[int, int]
+    shape: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        """Spatial axes of the images it acts on (2 or 3)."""
+        return len(self.shape)
 
     @abstractmethod
     def A(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the blur to images ``(B, C, H, W)``."""
+        """Apply the blur to images ``(B, C, *shape)``."""
 
     @abstractmethod
     def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        """Apply the adjoint ``A*`` to images ``(B, C, H, W)``."""
+        """Apply the adjoint ``A*`` to images ``(B, C, *shape)``."""
+
+    @abstractmethod
+    def to(self, device: torch.device | str) -> BlurOperator:
+        """The same operator with its tensors on ``device``."""
 
     @abstractmethod
     def solve(self, b: torch.Tensor, lam: float | torch.Tensor, **kwargs) -> torch.Tensor:
@@ -57,29 +68,35 @@ class BlurOperator(ABC):
         return self.A(x)
 
     def _check(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or tuple(x.shape[-2:]) != tuple(self.shape):
-            raise ValueError(f"expected images of shape (B, C, {self.shape[0]}, {self.shape[1]}), got {tuple(x.shape)}")
+        if x.ndim != 2 + self.ndim or tuple(x.shape[-self.ndim :]) != tuple(self.shape):
+            want = ", ".join(map(str, self.shape))
+            raise ValueError(f"expected images of shape (B, C, {want}), got {tuple(x.shape)}")
 
 
 class ConvolutionOperator(BlurOperator):
-    """Circular convolution with one centred kernel per batch item.
+    """Circular convolution with one centred kernel per batch item, in 2D or 3D.
 
     Parameters
     ----------
     psf : torch.Tensor
-        Kernels ``(B, h, w)`` or ``(B, C, h, w)``, centre ``(h // 2, w // 2)``.
+        Kernels ``(B, *k)`` or ``(B, C, *k)`` with as many spatial axes as ``shape``, centre ``k // 2``.
     shape : tuple of int
-        Image shape ``(H, W)``; ``h <= H`` and ``w <= W``.
+        Image shape ``(H, W)`` or volume shape ``(D, H, W)``; the kernel no larger on any axis.
     """
 
-    def __init__(self, psf: torch.Tensor, shape: tuple[int, int]):
-        if psf.ndim == 3:
+    def __init__(self, psf: torch.Tensor, shape: tuple[int, ...]):
+        d = len(spatial_dims(len(shape)))
+        if psf.ndim == d + 1:
             psf = psf.unsqueeze(1)
-        if psf.ndim != 4:
-            raise ValueError(f"psf must be (B, h, w) or (B, C, h, w), got {tuple(psf.shape)}")
+        if psf.ndim != d + 2:
+            k = "h, w" if d == 2 else "d, h, w"
+            raise ValueError(f"psf must be (B, {k}) or (B, C, {k}), got {tuple(psf.shape)}")
         self.psf = psf
-        self.shape = (int(shape[0]), int(shape[1]))
+        self.shape = tuple(int(n) for n in shape)
         self.otf = psf2otf(psf, self.shape)
+
+    def to(self, device: torch.device | str) -> ConvolutionOperator:
+        return ConvolutionOperator(self.psf.to(device), self.shape)
 
     def _otf_for(self, x: torch.Tensor) -> torch.Tensor:
         otf = self.otf
@@ -89,16 +106,18 @@ class ConvolutionOperator(BlurOperator):
 
     def A(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
-        return torch.fft.irfft2(torch.fft.rfft2(x) * self._otf_for(x), s=self.shape)
+        dims = spatial_dims(self.ndim)
+        return torch.fft.irfftn(torch.fft.rfftn(x, dim=dims) * self._otf_for(x), s=self.shape, dim=dims)
 
     def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
         self._check(y)
-        return torch.fft.irfft2(torch.fft.rfft2(y) * self._otf_for(y).conj(), s=self.shape)
+        dims = spatial_dims(self.ndim)
+        return torch.fft.irfftn(torch.fft.rfftn(y, dim=dims) * self._otf_for(y).conj(), s=self.shape, dim=dims)
 
     def solve(self, b: torch.Tensor, lam: float | torch.Tensor, **kwargs) -> torch.Tensor:
         """Exact Fourier solve of ``(A* A + lam I) u = b`` (extra keyword arguments are ignored)."""
         self._check(b)
-        return solve_normal_fft(b, self._otf_for(b), lam)
+        return solve_normal_fft(b, self._otf_for(b), lam, self.ndim)
 
 
 def conjugate_gradient(
@@ -190,6 +209,9 @@ class ProductConvolutionOperator(BlurOperator):
         self.otf = psf2otf(psfs, self.shape).unsqueeze(1)
         self._maps5 = self.maps.unsqueeze(1)
         self._precond_otf: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> ProductConvolutionOperator:
+        return ProductConvolutionOperator(self.psfs.to(device), self.maps.to(device))
 
     def _cast(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self._maps5.dtype != x.dtype:
