@@ -4,6 +4,7 @@ from .api.bead_stack import BeadStackResult, identify_bead_stack
 from .api.calibrate import calibrate_family, calibrate_field
 from .api.deblur import DeblurResult, deblur
 from .api.identify import IdentifyResult, identify
+from .api.volume import VolumeResult, deblur_volume, volume_psf
 from .errors import DeblurInputError, WeightsError
 from .methods import METHODS
 from .physics.calibrated import CalibratedFamily
@@ -19,11 +20,14 @@ __all__ = [
     "DeblurInputError",
     "DeblurResult",
     "IdentifyResult",
+    "VolumeResult",
     "WeightsError",
     "__version__",
     "calibrate_family",
     "calibrate_field",
     "deblur",
+    "deblur_volume",
     "identify",
     "identify_bead_stack",
+    "volume_psf",
 ]
