@@ -290,3 +290,27 @@ def test_files_deblurred_with_a_measured_psf(tmp_path, capsys):
     assert "PSF file" in capsys.readouterr().err
     assert main(["deblur", str(image), "-o", str(out), "--psf", str(psf_file), "--family", "gaussian"]) == 2
     assert "not allowed with argument --psf" in capsys.readouterr().err
+
+
+def test_cli_deconvolves_a_3d_tiff_as_a_volume(tmp_path, capsys):
+    """``--volume``: a (Z, Y, X) ImageJ TIFF with its voxel size is deconvolved in 3D; the z step and the pixel size
+    come from the file; the 3D PSF and its model are recorded."""
+    rng = np.random.default_rng(0)
+    stack = (100 + 40 * rng.random((5, 48, 48))).astype(np.uint16)
+    f = tmp_path / "zs.tif"
+    tifffile.imwrite(f, stack, imagej=True, resolution=(1 / 0.1, 1 / 0.1),
+                     metadata={"axes": "ZYX", "unit": "um", "spacing": 0.4})  # fmt: skip
+    out = tmp_path / "o"
+    assert main(["deblur", str(f), "-o", str(out), "--volume", "--volume-iterations", "3", "--na", "1.2",
+                 "--wavelength", "0.52"]) == 0  # fmt: skip
+    image = tifffile.imread(out / "zs_deblurred.tif")
+    assert image.shape == stack.shape and image.min() >= np.percentile(stack, 0.01) - 1e-3
+    assert tifffile.imread(out / "zs_psf.tif").shape == (9, 63, 63)
+    side = json.loads((out / "zs.json").read_text())
+    assert side["volume"] and side["z_step_source"] == "file metadata (µm)" and side["psf"]["z_step"] == 0.4
+    assert side["optics"]["pixel_size"] == pytest.approx(0.1) and "Gibson-Lanni" in side["psf"]["model"]
+    tifffile.imwrite(tmp_path / "flat.tif", stack)  # no z step in the file, none given: said, not guessed
+    assert main(["deblur", str(tmp_path / "flat.tif"), "-o", str(out), "--volume", "--na", "1.2",
+                 "--wavelength", "0.52", "--pixel-size", "0.1"]) == 1  # fmt: skip
+    said = capsys.readouterr()
+    assert "no z step: give --z-step" in said.out + said.err

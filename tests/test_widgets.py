@@ -716,3 +716,29 @@ def test_long_lines_wrap_and_the_dock_never_scrolls_sideways(make_napari_viewer,
     for label in (w.fc_label, w.optics_note, w.status, w.table):
         assert label.native.wordWrap()
         assert label.native.geometry().right() <= scroll.viewport().width()
+
+
+def test_a_z_stack_is_deconvolved_as_a_volume(make_napari_viewer, qtbot):
+    """A 3D layer with its voxel size (µm): the dock offers *volume (3D PSF)*, reads the z step from the layer, runs
+    3D Richardson–Lucy in the worker and adds the result with the stack's scale, and the 3D PSF."""
+    from napari_deepblur._widgets.volume_run import VOLUME
+
+    rng = np.random.default_rng(0)
+    stack = (100 + 50 * rng.random((6, 64, 64))).astype(np.float32)
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(stack, name="zs", scale=(0.4, 0.1, 0.1), units=("micrometer",) * 3)
+    w = open_widget(viewer, "Blind deblur")
+    w.image.value = layer
+    assert VOLUME in w.slices.choices and w.z_step.value == pytest.approx(0.4)
+    w.slices.value = VOLUME
+    assert not w.z_step.native.isHidden() and not w.volume_iterations.native.isHidden()
+    w.volume_iterations.value = 3
+    w.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: w._worker is None, timeout=120_000)
+    out = viewer.layers["zs deblurred (3D)"]
+    assert out.data.shape == stack.shape and tuple(out.scale) == pytest.approx((0.4, 0.1, 0.1))
+    assert out.data.min() >= np.percentile(stack, 0.01) - 1e-3
+    assert viewer.layers["zs PSF (3D)"].data.shape[0] == 11  # 2 Z - 1 planes
+    assert "done in" in w.status.value and "3D" in w.table.value
+    w.image.value = viewer.add_image(stack[0], name="plane")
+    assert VOLUME not in w.slices.choices

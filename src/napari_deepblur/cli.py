@@ -143,6 +143,9 @@ def _deblur_files(args: argparse.Namespace) -> int:
         prior=args.prior,
         skip_existing=args.skip_existing,
         threads=args.threads,
+        volume=args.volume,
+        z_step=args.z_step,
+        volume_iterations=args.volume_iterations,
     )
     statuses = run_batch(
         args.inputs,
@@ -516,6 +519,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--scheduler", help="address of an existing dask.distributed scheduler to run the files on")
     d.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
     d.add_argument("--skip-existing", action="store_true", help="skip files whose sidecar already exists")
+    d.add_argument(
+        "--volume",
+        action="store_true",
+        help="deconvolve (Z, Y, X) stacks in 3D with the widefield 3D PSF of the optics (Richardson-Lucy 3D, "
+        "accelerated; not blind); 2D files as usual",
+    )
+    d.add_argument("--z-step", type=float, help="with --volume: focus step between planes, µm (default: the file's)")
+    d.add_argument("--volume-iterations", type=int, default=20, help="with --volume: Richardson-Lucy 3D iterations")
     d.add_argument(
         "--aberrations",
         default="estimate",
