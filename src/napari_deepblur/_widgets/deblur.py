@@ -257,8 +257,18 @@ class DeblurWidget(DockContainer):
             self._on_noise()
 
     def _on_slices(self) -> None:
+        """The volume mode shows its z step and iterations; the 2D choices it does not use are greyed out (it
+        deconvolves with the aberration-free 3D PSF of the optics by Richardson–Lucy 3D: not yet blind)."""
         volume = self.slices.value == VOLUME
         self.z_step.visible = self.volume_iterations.visible = volume
+        for w in (self.family, self.aberrations, self.prior, self.noise, self.method, self.signed):
+            w.enabled = not volume
+        if volume:
+            for w in (self.na, self.wavelength, self.pixel_size):
+                w.enabled = True  # the 3D PSF is the optics'
+            self.table.value = "volume: Richardson–Lucy 3D with the aberration-free widefield 3D PSF of the optics"
+        else:
+            self._update_cutoff()  # what the family and the aberrations enable
 
     def _update_cutoff(self) -> None:
         optical = uses_optics(self.family.value)
