@@ -42,27 +42,30 @@ def fft_size(n: int) -> int:
 
 
 class _ExtendedConvolution:
-    """``A x = crop(h * x)`` from an extended grid to the stack, and its adjoint ``A* r = h ⋆ pad₀(r)``."""
+    """``A x = crop(h * x)`` from an extended grid to the stack, and its adjoint ``A* r = h ⋆ pad₀(r)`` (one padded
+    buffer reused: its margin stays 0)."""
 
     def __init__(self, psf: torch.Tensor, shape: tuple[int, int, int]):
         self.shape = tuple(shape)
         self.margin = tuple(k // 2 for k in psf.shape)
         self.grid = tuple(fft_size(n + 2 * m) for n, m in zip(self.shape, self.margin, strict=True))
         self.otf = psf2otf(psf, self.grid)
+        self.otf_conj = self.otf.conj().resolve_conj()
         self.inner = tuple(slice(m, m + n) for m, n in zip(self.margin, self.shape, strict=True))
         self.dims = spatial_dims(3)
+        self._padded = psf.new_zeros(self.grid)
 
     def conv(self, x: torch.Tensor, adjoint: bool = False) -> torch.Tensor:
-        otf = self.otf.conj() if adjoint else self.otf
-        return torch.fft.irfftn(torch.fft.rfftn(x, dim=self.dims) * otf, s=self.grid, dim=self.dims)
+        spec = torch.fft.rfftn(x, dim=self.dims)
+        spec.mul_(self.otf_conj if adjoint else self.otf)
+        return torch.fft.irfftn(spec, s=self.grid, dim=self.dims)
 
     def A(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)[self.inner]
 
     def A_adjoint(self, r: torch.Tensor) -> torch.Tensor:
-        full = r.new_zeros(self.grid)
-        full[self.inner] = r
-        return self.conv(full, adjoint=True)
+        self._padded[self.inner] = r
+        return self.conv(self._padded, adjoint=True)
 
 
 def richardson_lucy_3d(
@@ -119,8 +122,10 @@ def richardson_lucy_3d(
         if accelerate and g_prev is not None and g_prev2 is not None:
             a = float((g_prev * g_prev2).sum() / (g_prev2 * g_prev2).sum().clamp_min(1e-30))
             a = min(max(a, 0.0), 1.0)
-            point = (x + a * (x - x_prev)).clamp_min(0.0)
-        update = point * op.A_adjoint(y / op.A(point).clamp_min(eps)) / norm
+            point = torch.add(x, x - x_prev, alpha=a).clamp_min_(0.0)
+        ratio = op.A(point).clamp_min_(eps)
+        ratio = torch.div(y, ratio, out=ratio)
+        update = op.A_adjoint(ratio).mul_(point).div_(norm)
         x_prev, x = x, update
         g_prev2, g_prev = g_prev, update - point
         if progress is not None:
