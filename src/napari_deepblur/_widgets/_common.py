@@ -330,14 +330,14 @@ class OpticsNote:
         if not self.used:
             text = ""
         elif self.source == "layer" and self._from_file:
-            text = f"pixel size {px:.4g} µm from the file:\n{self._from_file}; NA and λ: enter your microscope's"
+            text = f"pixel size {px:.4g} µm from the file: {self._from_file}; NA and λ: enter your microscope's"
         elif self.source == "layer":
-            text = f"pixel size {px:.4g} µm from the layer's scale\nand units; NA and λ: enter your microscope's"
+            text = f"pixel size {px:.4g} µm from the layer's scale and units; NA and λ: enter your microscope's"
         elif self.source == "user":
-            text = f"pixel size {px:.4g} µm as entered\n(the layer states none)"
+            text = f"pixel size {px:.4g} µm as entered (the layer states none)"
         else:
             text = (
-                f"pixel size not in the file: default {px:.4g} µm\nused — enter your microscope's numbers"
+                f"pixel size not in the file: default {px:.4g} µm used — enter your microscope's numbers"
             )  # fmt: skip
         self.label.value = text
         self.label.visible = bool(text)

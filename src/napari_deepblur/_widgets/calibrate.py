@@ -72,7 +72,7 @@ class CalibrateWidget(DockContainer):
         self.train_button = PushButton(text="Train identification")
         self.train_info = Label(label="")
         # the aberrations of a through-focus stack (phase diversity), beside the family
-        self.stack_title = Label(value="— or the aberrations of a\nthrough-focus bead stack —")
+        self.stack_title = Label(value="— or the aberrations of a through-focus bead stack —")
         self.na, self.wavelength, self.pixel_size = optics_spinboxes()
         self.z_step = FloatSpinBox(label="z step (µm)", value=0.2, min=0.001, max=100.0, step=0.05,
                                    tooltip="focus step between planes (the layer's scale if it has units)")  # fmt: skip
@@ -89,8 +89,8 @@ class CalibrateWidget(DockContainer):
         self.medium.changed.connect(self._medium_edited)
         self.stack_button.changed.connect(self.read_stack)
         self._stack_worker = None
-        self.info.value = "find the beads, delete the bad ones\nin the points layer, then calibrate"
-        self.train_info.value = "then train the family's identification\nnetwork (Blind deblur needs it)"
+        self.info.value = "find the beads, delete the bad ones in the points layer, then calibrate"
+        self.train_info.value = "then train the family's identification network (Blind deblur needs it)"
         self.find_button.changed.connect(self.find)
         self.calibrate_button.changed.connect(self.calibrate)
         self.train_button.changed.connect(self._on_train)
@@ -206,7 +206,7 @@ class CalibrateWidget(DockContainer):
         else:
             self._viewer.add_points(found, name=name, size=int(self.psf_size.value), face_color="transparent",
                                     border_color="yellow", symbol="square")  # fmt: skip
-        self.info.value = f"{len(found)} isolated bead(s) found:\ndelete the bad ones, then calibrate"
+        self.info.value = f"{len(found)} isolated bead(s) found: delete the bad ones, then calibrate"
 
     def calibrate(self) -> None:
         """Calibrate from the beads of the points layer, save the family file, show the eigen-PSFs."""
@@ -233,7 +233,7 @@ class CalibrateWidget(DockContainer):
         self.info.value = (f"{fam.dim} eigen-PSF(s), {100 * fam.explained_energy():.1f} % of the energy,\n"
                            f"from {fam.provenance['n_psfs']} PSF(s); saved to {path.name}")  # fmt: skip
         self.train_info.value = ("the previous family's network was removed:\n" if stale else "") + (
-            "train its identification network, then\nBlind deblur › blur model › calibrated (file)")  # fmt: skip
+            "train its identification network, then Blind deblur › blur model › calibrated (file)")  # fmt: skip
 
     # ------------------------------------------------------------------------------------------------- training
     def _on_train(self) -> None:

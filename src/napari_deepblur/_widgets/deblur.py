@@ -280,9 +280,9 @@ class DeblurWidget(DockContainer):
         self.prior.enabled = optical and self.aberrations.value == "estimate"
         self._optics.set_used(optical)
         if self.family.value == FAMILY_FILE:
-            self.fc_label.value = "not used: the family file's PSFs\nare in pixels of the bead images"
+            self.fc_label.value = "not used: the family file's PSFs are in pixels of the bead images"
         elif optical and measured:
-            self.fc_label.value = "not used: the measured PSF\n(the pixel size resamples it)"
+            self.fc_label.value = "not used: the measured PSF (the pixel size resamples it)"
         elif not optical:
             self.fc_label.value = f"not used by the {family_label(self.family.value)} model"
         else:
@@ -514,7 +514,7 @@ def _truth_note(layer, res) -> str:
     from ..api.provenance import truth_psf_snr
 
     snr = truth_psf_snr((layer.metadata or {}).get("napari_deepblur"), res.psf)
-    return "" if snr is None else f"\nknown truth (sample): the PSF used is {snr:.1f} dB\n(PSF SNR) from the true one"
+    return "" if snr is None else f"\nknown truth (sample): the PSF used is {snr:.1f} dB (PSF SNR) from the true one"
 
 
 def _cutoff_note(na: float, wavelength: float, pixel_size: float) -> str:
@@ -537,11 +537,11 @@ def _noise_note(res) -> str:
     model's variance there is α·median + β²)."""
     a, b = res.noise
     note = "est." if res.noise_estimated else "given"
-    text = f"noise ({note}): α={a:.3g} β={b:.3g}\n(relative to the image's range)"
+    text = f"noise ({note}): α={a:.3g} β={b:.3g} (relative to the image's range)"
     levels = res.details.get("intensity")
     if levels:
         scale, median = levels["scale"], float(np.clip(levels["median"], 0, 1))
-        text += f"\nσ ≈ {scale * np.sqrt(a * median + b * b):.4g} at the median level\n(image units)"
+        text += f"\nσ ≈ {scale * np.sqrt(a * median + b * b):.4g} at the median level (image units)"
     return text
 
 
@@ -551,7 +551,7 @@ def _plane_note(first: tuple, lead: tuple, n: int) -> str:
     total = int(np.prod(lead))
     if n == 1:
         return f"plane {label} of {total} (the current slice)"
-    return f"plane {label} of {total} shown; all planes\nin the layer metadata"
+    return f"plane {label} of {total} shown; all planes in the layer metadata"
 
 
 def _describe(res) -> list[str]:

@@ -137,6 +137,6 @@ class SimulateWidget(DockContainer):
                          scale=scale, translate=(translate[0], translate[1] + (W + 8) * scale[1]))  # fmt: skip
         lines = describe_gamma(fam, gamma)
         head = f"true γ {lines.pop(0)}" if lines[0].startswith("in ") else "true γ:"  # "true γ in waves:"
-        said = f"noise as Blind deblur reads it\n(its custom): α={noise['alpha']:.3g} β={noise['beta']:.3g}"
+        said = f"noise as Blind deblur reads it (its custom): α={noise['alpha']:.3g} β={noise['beta']:.3g}"
         self.info.value = "\n".join([head, *lines, said])
         self.info.min_height = 17 * (self.info.value.count("\n") + 1) + 10
