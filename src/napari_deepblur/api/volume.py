@@ -109,6 +109,7 @@ def deblur_volume(
     sample_index: float | None = None,
     depth: float = 0.0,
     psf=None,
+    method: str = "rl",
     n_iter: int = 20,
     accelerate: bool = True,
     device: str = "auto",
@@ -130,8 +131,11 @@ def deblur_volume(
     psf : array_like, optional
         A measured ``(d, h, w)`` PSF on the stack's voxels, centred at ``k // 2`` (an even side gets one zero slice at
         its end), no deeper than ``2 Z − 1``.
+    method : {"rl", "deepblur"}
+        3D Richardson–Lucy (default), or deep-blur with its data steps in 3D and its 2D priors plane by plane
+        (:func:`~napari_deepblur.methods.volume.deepblur_3d`; the noise read from the middle plane).
     n_iter : int
-        Iterations (accelerated: 20 reach about what 50 plain ones do).
+        Richardson–Lucy iterations (accelerated: 20 reach about what 50 plain ones do).
     accelerate : bool
         Biggs–Andrews extrapolation.
     device : str
@@ -148,9 +152,11 @@ def deblur_volume(
         The stack deconvolved, in its units and offset (never below its dark level: its 0.01th percentile), and the
         3D PSF used.
     """
-    from ..methods.volume import richardson_lucy_3d
+    from ..methods.volume import deepblur_3d, richardson_lucy_3d
     from .stack import Cancelled
 
+    if method not in ("rl", "deepblur"):
+        raise DeblurInputError(f"unknown 3D method {method!r}; use 'rl' or 'deepblur'")
     t0 = time.perf_counter()
     if isinstance(stack, (str, bytes)):
         raise DeblurInputError("stack is a file path: pass an array; read the file with tifffile.imread")
@@ -170,7 +176,11 @@ def deblur_volume(
     y = y.astype(np.float32)
     if not np.isfinite(y).all():
         raise DeblurInputError("the stack contains NaN or infinite values")
-    details: dict = {"method": "Richardson-Lucy 3D", "n_iter": int(n_iter), "accelerated": bool(accelerate)}
+    details: dict = (
+        {"method": "Richardson-Lucy 3D", "n_iter": int(n_iter), "accelerated": bool(accelerate)}
+        if method == "rl"
+        else {"method": "deep-blur 3D (3D data steps, 2D priors plane by plane)", "n_iter": 4}
+    )
     if psf is None:
         missing = [k for k, v in (("na", na), ("wavelength", wavelength), ("pixel_size", pixel_size)) if v is None]
         if missing:
@@ -204,8 +214,18 @@ def deblur_volume(
             progress(done, total, "Richardson-Lucy 3D")
 
     dev = resolve_device(device)
-    out = richardson_lucy_3d(y - dark, kernel, int(n_iter), accelerate=accelerate, device=dev, progress=prog,
-                             cancelled=cancelled)  # fmt: skip
+    if method == "rl":
+        out = richardson_lucy_3d(y - dark, kernel, int(n_iter), accelerate=accelerate, device=dev, progress=prog,
+                                 cancelled=cancelled)  # fmt: skip
+    else:
+        from ..physics.noise import estimate_noise, quantisation_step
+
+        scale = max(float(np.percentile(y, 99.99)) - dark, 1e-12)
+        x01 = (y - dark) / scale
+        fc = na * pixel_size / wavelength if psf is None else None
+        alpha, beta = estimate_noise(x01[y.shape[0] // 2], fc=fc, quantum=quantisation_step(np.asarray(stack)) / scale)
+        details["noise"] = {"alpha": alpha, "beta": beta, "estimated": True, "plane": y.shape[0] // 2}
+        out = scale * deepblur_3d(x01, kernel, alpha, beta, device=dev, progress=prog)
     if cancelled is not None and cancelled():
         raise Cancelled()
     total = time.perf_counter() - t0
