@@ -84,3 +84,19 @@ def test_clear_errors_on_bad_stacks_and_steps():
     with pytest.raises(DeblurInputError, match="file path"):
         deblur_volume("stack.tif", **OPTICS)
     assert [fft_size(n) for n in (97, 128, 131)] == [98, 128, 135]
+
+
+def test_auto_iterations_are_fewer_on_a_noisier_stack(scene):
+    truth, _, psf = scene
+    rng = np.random.default_rng(3)
+    pad = 16
+    blurred = fftconvolve(np.pad(truth, pad), psf, mode="same")[pad:-pad, pad:-pad, pad:-pad]
+    n = {}
+    for photons in (2000, 100):
+        counts = rng.poisson(np.clip(blurred, 0, None) * photons) + 100
+        res = deblur_volume(counts.astype(np.uint16), **OPTICS)
+        n[photons] = res.details["n_iter"]
+        assert res.details["noise"]["sigma"] > 0
+    assert 5 <= n[100] < n[2000] <= 50
+    with pytest.raises(DeblurInputError, match="auto"):
+        deblur_volume(np.zeros((4, 32, 32)) + 1, **OPTICS, n_iter="many")

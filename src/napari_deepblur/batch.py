@@ -60,7 +60,7 @@ class BatchOptions:
     #: file's when None) and the iterations
     volume: bool = False
     z_step: float | None = None
-    volume_iterations: int = 20
+    volume_iterations: int = 0  # 0: auto
     #: the command line that started the batch (recorded in the sidecars; workers have their own argv)
     command: str = field(default_factory=lambda: " ".join(sys.argv))
 
@@ -312,8 +312,8 @@ def _process_volume(path, outs, arr, meta, checksum, options: BatchOptions, prog
         raise DeblurInputError("the file states no z step: give --z-step (µm) for --volume")
     z_source = "given" if options.z_step else "file metadata (µm)"
     res = deblur_volume(arr, z_step=z_step, na=optics["na"], wavelength=optics["wavelength"],
-                        pixel_size=optics["pixel_size"], n_iter=options.volume_iterations, device=options.device,
-                        progress=progress)  # fmt: skip
+                        pixel_size=optics["pixel_size"], n_iter=options.volume_iterations or "auto",
+                        device=options.device, progress=progress)  # fmt: skip
     outdir = outs["image"].parent
     outdir.mkdir(parents=True, exist_ok=True)
     atomic_write(outs["image"], lambda p: write_tiff(p, res.image, meta))

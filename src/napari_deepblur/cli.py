@@ -526,7 +526,12 @@ def build_parser() -> argparse.ArgumentParser:
         "accelerated; not blind); 2D files as usual",
     )
     d.add_argument("--z-step", type=float, help="with --volume: focus step between planes, µm (default: the file's)")
-    d.add_argument("--volume-iterations", type=int, default=20, help="with --volume: Richardson-Lucy 3D iterations")
+    d.add_argument(
+        "--volume-iterations",
+        type=int,
+        default=0,
+        help="with --volume: Richardson-Lucy 3D iterations (0: auto, fewer on noisier stacks)",
+    )
     d.add_argument(
         "--aberrations",
         default="estimate",

@@ -138,12 +138,14 @@ class DeblurWidget(DockContainer):
         )
         self.volume_iterations = SpinBox(
             label="  3D iterations",
-            value=20,
-            min=1,
+            value=0,
+            min=0,
             max=500,
             visible=False,
-            tooltip="Richardson–Lucy 3D, accelerated: 20 do about what 50 plain ones do",
+            tooltip="Richardson–Lucy 3D, accelerated (20 do about what 50 plain ones do); "
+            "auto: fewer on noisier stacks, where it soon amplifies the noise",
         )
+        self.volume_iterations.native.setSpecialValueText("auto")  # 0
         self.signed = CheckBox(
             text="signed data (allow negative values)",
             value=False,

@@ -37,7 +37,7 @@ def start_volume(dock, layer) -> None:
     if layer.data.ndim != 3:
         raise ValueError("volume mode needs a (Z, Y, X) stack layer")
     kwargs = dict(na=dock.na.value, wavelength=dock.wavelength.value, pixel_size=dock.pixel_size.value,
-                  z_step=dock.z_step.value, n_iter=int(dock.volume_iterations.value),
+                  z_step=dock.z_step.value, n_iter=int(dock.volume_iterations.value) or "auto",
                   device=dock.device.value)  # fmt: skip
     cancel = dock._cancel
     cancel.clear()

@@ -98,6 +98,19 @@ def volume_psf(
     return psf[0].float().numpy()
 
 
+def _auto_iterations(y, raw, dark, na, wavelength, pixel_size, optics_known: bool) -> tuple[int, dict]:
+    """The iteration count of ``n_iter="auto"`` and the noise it was read from (the middle plane, scaled to [0, 1])."""
+    from ..methods.regularisation import RL3D_ITER, effective_sigma, rl_iterations
+    from ..physics.noise import estimate_noise, quantisation_step
+
+    scale = max(float(np.percentile(y, 99.99)) - dark, 1e-12)
+    mid = (y[y.shape[0] // 2] - dark) / scale
+    fc = na * pixel_size / wavelength if optics_known else None
+    alpha, beta = estimate_noise(mid, fc=fc, quantum=quantisation_step(np.asarray(raw)) / scale)
+    sigma = effective_sigma(mid, alpha, beta)
+    return rl_iterations(sigma, *RL3D_ITER), {"alpha": alpha, "beta": beta, "sigma": sigma, "plane": y.shape[0] // 2}
+
+
 def deblur_volume(
     stack,
     *,
@@ -109,8 +122,7 @@ def deblur_volume(
     sample_index: float | None = None,
     depth: float = 0.0,
     psf=None,
-    method: str = "rl",
-    n_iter: int = 20,
+    n_iter: int | str = "auto",
     accelerate: bool = True,
     device: str = "auto",
     progress: Callable[[int, int, str], None] | None = None,
@@ -131,11 +143,10 @@ def deblur_volume(
     psf : array_like, optional
         A measured ``(d, h, w)`` PSF on the stack's voxels, centred at ``k // 2`` (an even side gets one zero slice at
         its end), no deeper than ``2 Z − 1``.
-    method : {"rl", "deepblur"}
-        3D Richardson–Lucy (default), or deep-blur with its data steps in 3D and its 2D priors plane by plane
-        (:func:`~napari_deepblur.methods.volume.deepblur_3d`; the noise read from the middle plane).
-    n_iter : int
-        Richardson–Lucy iterations (accelerated: 20 reach about what 50 plain ones do).
+    n_iter : int or "auto"
+        Iterations (accelerated: 20 reach about what 50 plain ones do). ``"auto"`` (default): ``clip(round(0.7 /
+        σ), 5, 50)`` (:data:`~napari_deepblur.methods.regularisation.RL3D_ITER`) for the mean noise σ of the middle
+        plane scaled to [0, 1] — fewer on noisy stacks, where Richardson–Lucy soon amplifies the noise.
     accelerate : bool
         Biggs–Andrews extrapolation.
     device : str
@@ -152,11 +163,9 @@ def deblur_volume(
         The stack deconvolved, in its units and offset (never below its dark level: its 0.01th percentile), and the
         3D PSF used.
     """
-    from ..methods.volume import deepblur_3d, richardson_lucy_3d
+    from ..methods.volume import richardson_lucy_3d
     from .stack import Cancelled
 
-    if method not in ("rl", "deepblur"):
-        raise DeblurInputError(f"unknown 3D method {method!r}; use 'rl' or 'deepblur'")
     t0 = time.perf_counter()
     if isinstance(stack, (str, bytes)):
         raise DeblurInputError("stack is a file path: pass an array; read the file with tifffile.imread")
@@ -176,11 +185,7 @@ def deblur_volume(
     y = y.astype(np.float32)
     if not np.isfinite(y).all():
         raise DeblurInputError("the stack contains NaN or infinite values")
-    details: dict = (
-        {"method": "Richardson-Lucy 3D", "n_iter": int(n_iter), "accelerated": bool(accelerate)}
-        if method == "rl"
-        else {"method": "deep-blur 3D (3D data steps, 2D priors plane by plane)", "n_iter": 4}
-    )
+    details: dict = {"method": "Richardson-Lucy 3D", "accelerated": bool(accelerate)}
     if psf is None:
         missing = [k for k, v in (("na", na), ("wavelength", wavelength), ("pixel_size", pixel_size)) if v is None]
         if missing:
@@ -208,24 +213,19 @@ def deblur_volume(
     t_psf = time.perf_counter() - t0
     dark = float(np.percentile(y, 0.01))
     details["dark_level"] = dark
+    if isinstance(n_iter, str):
+        if n_iter != "auto":
+            raise DeblurInputError(f"n_iter must be a number of iterations or 'auto', got {n_iter!r}")
+        n_iter, details["noise"] = _auto_iterations(y, stack, dark, na, wavelength, pixel_size, psf is None)
+    details["n_iter"] = int(n_iter)
 
     def prog(done: int, total: int) -> None:
         if progress is not None:
             progress(done, total, "Richardson-Lucy 3D")
 
     dev = resolve_device(device)
-    if method == "rl":
-        out = richardson_lucy_3d(y - dark, kernel, int(n_iter), accelerate=accelerate, device=dev, progress=prog,
-                                 cancelled=cancelled)  # fmt: skip
-    else:
-        from ..physics.noise import estimate_noise, quantisation_step
-
-        scale = max(float(np.percentile(y, 99.99)) - dark, 1e-12)
-        x01 = (y - dark) / scale
-        fc = na * pixel_size / wavelength if psf is None else None
-        alpha, beta = estimate_noise(x01[y.shape[0] // 2], fc=fc, quantum=quantisation_step(np.asarray(stack)) / scale)
-        details["noise"] = {"alpha": alpha, "beta": beta, "estimated": True, "plane": y.shape[0] // 2}
-        out = scale * deepblur_3d(x01, kernel, alpha, beta, device=dev, progress=prog)
+    out = richardson_lucy_3d(y - dark, kernel, int(n_iter), accelerate=accelerate, device=dev, progress=prog,
+                             cancelled=cancelled)  # fmt: skip
     if cancelled is not None and cancelled():
         raise Cancelled()
     total = time.perf_counter() - t0

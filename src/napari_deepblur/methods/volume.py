@@ -25,7 +25,7 @@ import torch
 
 from ..physics.fft import psf2otf, spatial_dims
 
-__all__ = ["deepblur_3d", "fft_size", "richardson_lucy_3d"]
+__all__ = ["fft_size", "richardson_lucy_3d"]
 
 
 def fft_size(n: int) -> int:
@@ -133,37 +133,3 @@ def richardson_lucy_3d(
         if cancelled is not None and cancelled():
             break
     return x[op.inner].float().cpu().numpy()
-
-
-def deepblur_3d(
-    stack: np.ndarray,
-    psf: np.ndarray,
-    alpha: float,
-    beta: float,
-    *,
-    device: str | torch.device = "cpu",
-    progress: Callable[[int, int], None] | None = None,
-    nonneg: bool = True,
-) -> np.ndarray:
-    """deep-blur on a ``(Z, Y, X)`` stack scaled to about [0, 1]: the unrolled Douglas–Rachford network with its data
-    steps solved in 3D (the exact Fourier solve of the 3D convolution on the stack reflected by the PSF's half size on
-    every axis) and its learned 2D proximal U-Nets applied plane by plane
-    (:meth:`~napari_deepblur.networks.unrolled.UnrolledDR.forward`). ``alpha``, ``beta``: the Poisson–Gaussian noise
-    of the scaled stack; ``nonneg``: the output projected onto ``x >= 0``."""
-    import torch.nn.functional as F
-
-    from ..networks.weights import load_deblur
-    from ..physics.operators import ConvolutionOperator
-
-    dev = torch.device(device)
-    net, _ = load_deblur(dev, None)
-    y = torch.as_tensor(np.ascontiguousarray(stack, dtype=np.float32), device=dev)[None, None]
-    h = torch.as_tensor(np.asarray(psf, dtype=np.float32), device=dev)
-    h = h / h.sum()
-    pads = [min(k // 2, n - 1) for k, n in zip(h.shape, y.shape[-3:], strict=True)]  # reflect: < the axis
-    padded = F.pad(y, (pads[2], pads[2], pads[1], pads[1], pads[0], pads[0]), mode="reflect")
-    op = ConvolutionOperator(h[None], tuple(padded.shape[-3:]))
-    with torch.no_grad():
-        out = net(padded, op, float(alpha), float(beta), progress=progress, nonneg=nonneg)
-    inner = tuple(slice(p, p + n) for p, n in zip(pads, y.shape[-3:], strict=True))
-    return out[(0, 0, *inner)].float().cpu().numpy()

@@ -119,19 +119,6 @@ class SmallUNet(nn.Module):
         self.load_state_dict(state)
 
 
-#: Planes a 2D denoiser sees at once in a volume (bounds the U-Net's memory on large stacks).
-PLANE_CHUNK = 8
-
-
-def _plane_by_plane(den: nn.Module, z: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
-    """A 2D denoiser on every plane of volumes ``(B, 1, D, H, W)``, :data:`PLANE_CHUNK` planes at a time."""
-    B, C, D, H, W = z.shape
-    flat = z.permute(0, 2, 1, 3, 4).reshape(B * D, C, H, W)
-    noise = sig.permute(0, 2, 1, 3, 4).reshape(B * D, C, H, W)
-    out = torch.cat([den(flat[i : i + PLANE_CHUNK], noise[i : i + PLANE_CHUNK]) for i in range(0, B * D, PLANE_CHUNK)])
-    return out.reshape(B, D, C, H, W).permute(0, 2, 1, 3, 4)
-
-
 class UnrolledDR(nn.Module):
     """The deblurring network: ``T`` unrolled Douglas–Rachford iterations with learned proximal U-Nets.
 
@@ -196,9 +183,7 @@ class UnrolledDR(nn.Module):
         floor_scale: float = 1.0,
         nonneg: bool = False,
     ) -> torch.Tensor:
-        """Deblur ``y`` ``(B, 1, H, W)`` (scaled to about [0, 1]) given the operator and the noise levels; or a volume
-        ``(B, 1, D, H, W)`` with a 3D operator, whose data steps are solved in 3D and whose proximal steps are the 2D
-        U-Nets applied plane by plane.
+        """Deblur ``y`` ``(B, 1, H, W)`` (scaled to about [0, 1]) given the operator and the noise levels.
 
         ``progress``, if given, is called with ``(step, total)`` after each iteration. ``sigma2``, the mean noise
         variance that sets the λ_k, defaults to the mean over ``y``; a tile of a larger image passes the whole
@@ -209,7 +194,7 @@ class UnrolledDR(nn.Module):
         """
         sig = noise_map(y, alpha, beta)
         if sigma2 is None:
-            sigma2 = sig.square().mean(dim=tuple(range(1, y.ndim)))  # (B,)
+            sigma2 = sig.square().mean(dim=(1, 2, 3))  # (B,)
         else:
             sigma2 = torch.as_tensor(sigma2, dtype=y.dtype, device=y.device).reshape(-1).expand(y.shape[0])
         kw = {} if op.__class__.__name__ == "ConvolutionOperator" else {"max_iter": self.cg_iter, "tol": 1e-4}
@@ -218,9 +203,9 @@ class UnrolledDR(nn.Module):
         z = x
         T = len(self.denoisers)
         for k, den in enumerate(self.denoisers):
-            u = den(z, sig) if y.ndim == 4 else _plane_by_plane(den, z, sig)
+            u = den(z, sig)
             lam = self.lam(k + 1, sigma2, floor_scale)
-            lam_b = lam.view(-1, *([1] * (y.ndim - 1)))
+            lam_b = lam.view(-1, 1, 1, 1)
             x = op.solve(aty + lam_b * (2 * u - z), lam, **kw)
             z = z + x - u
             if progress is not None:
