@@ -122,8 +122,10 @@ def limit_out_of_band(
         :data:`BAND_LIMIT_ROUNDS` times) and the returned ``s`` is the product of the rounds' factors.
     """
     r, total_s = np.asarray(result), 1.0
+    sel = view or (slice(None), slice(None))
+    q_in = out_of_band_share(np.asarray(image)[sel], fc)  # the input's share: read once
     for _ in range(BAND_LIMIT_ROUNDS if nonneg else 1):
-        r, s = _limit_once(r, image, fc, view)
+        r, s = _limit_once(r, q_in, fc, sel)
         if s >= 1.0:
             break
         total_s *= s
@@ -132,10 +134,8 @@ def limit_out_of_band(
     return r, total_s
 
 
-def _limit_once(r: np.ndarray, image: np.ndarray, fc: float, view) -> tuple[np.ndarray, float]:
-    """One round of :func:`limit_out_of_band` (no projection)."""
-    sel = view or (slice(None), slice(None))
-    q_in = out_of_band_share(np.asarray(image)[sel], fc)
+def _limit_once(r: np.ndarray, q_in: float, fc: float, sel) -> tuple[np.ndarray, float]:
+    """One round of :func:`limit_out_of_band` (no projection), the input's share ``q_in`` given."""
     power, radius, _ = power_spectrum(r[sel])
     band = _out_of_band(radius, fc)
     if band is None or not np.isfinite(q_in):
