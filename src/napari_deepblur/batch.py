@@ -13,25 +13,23 @@ import datetime
 import json
 import sys
 import time
-import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .api.files import load_family_file, read_measured_psf
 from .api.params import looks_rgb
 from .errors import DeblurInputError, WeightsError
-from .io import IMAGE_SUFFIXES, atomic_write, pixel_size_meta, read_image, read_psf, sha256_file, write_tiff
+from .io import IMAGE_SUFFIXES, atomic_write, pixel_size_meta, read_image, sha256_file, write_tiff
 from .physics.priors import PRIOR_DEFAULT
 
 __all__ = [
     "BatchOptions",
     "expand_inputs",
-    "load_family_file",
     "output_paths",
     "process_file",
-    "read_measured_psf",
     "run_batch",
 ]
 
@@ -153,31 +151,6 @@ def resolve_file_optics(family: str, given: dict, file_pixel_um: float | None) -
         said = {"na": f"NA {DEFAULT_OPTICS['na']:g}", "wavelength": f"emission {DEFAULT_OPTICS['wavelength']:g} µm"}
         notes.append("default " + " and ".join(said[k] for k in missing) + " used (give --na and --wavelength)")
     return optics, source, notes
-
-
-def load_family_file(path: str | Path, need_network: bool = False):
-    """The :class:`~napari_deepblur.physics.calibrated.CalibratedFamily` of a family file, with a message the user
-    can act on (:class:`~napari_deepblur.errors.DeblurInputError`) when the file is missing or is no family file, and,
-    with ``need_network``, when the family's identification network was never trained (a blind estimate needs it).
-    """
-    from .physics.calibrated import CalibratedFamily
-
-    p = Path(path)
-    if not p.is_file():
-        raise DeblurInputError(
-            f"{p}: family file not found (make one with napari-deepblur calibrate or the Calibrate from beads dock)"
-        )
-    try:
-        fam = CalibratedFamily.load(p)
-    except (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        said = str(exc) if "family file" in str(exc) else f"{p} is not a napari-deepblur family file ({exc})"
-        raise DeblurInputError(said) from None
-    if need_network and fam.identify_weights is None:
-        raise DeblurInputError(
-            f"{p.name} has no identification network yet ({p.stem}.identify.pt beside it): train it with "
-            f"napari-deepblur train identify --family-file {p}, or the Train button of the Calibrate from beads dock"
-        )
-    return fam
 
 
 def summarize_gamma(named: dict[str, float], n: int = 3, labels: dict[str, str] | None = None) -> str:
@@ -350,18 +323,6 @@ def _process_volume(path, outs, arr, meta, checksum, options: BatchOptions, prog
     text = json.dumps(sidecar, indent=2, default=_json_default)
     atomic_write(outs["sidecar"], lambda p: p.write_text(text))
     return sidecar
-
-
-def read_measured_psf(path: str | Path) -> tuple[np.ndarray, float | None, str]:
-    """A measured PSF file read and checked (:func:`~napari_deepblur.io.read_psf`,
-    :func:`~napari_deepblur.api.params.check_psf`), with the file named in any error."""
-    from .api.params import check_psf
-
-    try:
-        psf, pixel_um, note = read_psf(Path(path))
-        return check_psf(psf), pixel_um, note
-    except DeblurInputError as exc:
-        raise DeblurInputError(f"PSF file {path}: {exc}") from None
 
 
 def _measured_psf_options(options: BatchOptions, file_pixel_um: float | None) -> tuple[dict, str | None, list, dict]:

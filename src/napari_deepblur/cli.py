@@ -84,7 +84,7 @@ def _check_family_file(args: argparse.Namespace, optics: dict) -> str:
         return ""
     from pathlib import Path
 
-    from .batch import load_family_file
+    from .api.files import load_family_file
     from .methods import METHODS
 
     if optics:
@@ -103,7 +103,7 @@ def _check_psf_file(args: argparse.Namespace) -> str:
         return ""
     from pathlib import Path
 
-    from .batch import read_measured_psf
+    from .api.files import read_measured_psf
     from .methods import METHODS
 
     if METHODS[args.method].blind:

@@ -241,7 +241,7 @@ class CalibrateWidget(DockContainer):
             self._cancel.set()
             self.train_info.value = "cancelling…"
             return
-        from ..batch import load_family_file
+        from ..api.files import load_family_file
 
         path = Path(self.output.value)
         try:

@@ -330,8 +330,8 @@ class DeblurWidget(DockContainer):
         family, record = self.family.value, None
         path = self._family_path()
         if path is not None:  # read now: a missing or damaged file is said at once
+            from ..api.files import load_family_file
             from ..api.provenance import family_file_record
-            from ..batch import load_family_file
 
             try:
                 family = load_family_file(path, need_network=not METHODS[self.method.value].blind)
