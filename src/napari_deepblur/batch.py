@@ -175,7 +175,6 @@ def process_file(
     DeblurInputError
         When the file cannot be read or processed, or an output would replace an input.
     """
-    from . import __version__
     from .api.provenance import family_file_record, result_record
     from .api.stack import deblur_planes
     from .methods import METHODS
@@ -239,18 +238,7 @@ def process_file(
     atomic_write(outs["psf"], lambda p: write_tiff(p, psf.astype(np.float32), psf_meta))
     fam = res.family
     sidecar = {
-        "software": "napari-deepblur",
-        "version": __version__,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": options.command,
-        "input": {
-            "path": str(path.resolve()),
-            "sha256": checksum,
-            "shape": list(arr.shape),
-            "dtype": str(arr.dtype),
-            "pixel_size_um": meta["pixel_size_um"],
-        },
-        "outputs": {k: str(v.resolve()) for k, v in outs.items()},
+        **_sidecar_head(path, outs, arr, meta, checksum, options),
         "family": fam.name if fam is not None else (None if options.psf else options.family),
         **({"family_file": family_file_record(options.family_file, family)} if options.family_file else {}),
         "optics": fam.optics if fam is not None else {},
@@ -274,9 +262,29 @@ def process_file(
     return sidecar
 
 
+def _sidecar_head(path: Path, outs: dict, arr: np.ndarray, meta: dict, checksum: str, options: BatchOptions) -> dict:
+    """What every sidecar starts with: the program, when and how it ran, the input (checksum, shape, voxel size) and
+    the outputs."""
+    from . import __version__
+
+    return {
+        "software": "napari-deepblur",
+        "version": __version__,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": options.command,
+        "input": {
+            "path": str(path.resolve()),
+            "sha256": checksum,
+            "shape": list(arr.shape),
+            "dtype": str(arr.dtype),
+            "pixel_size_um": meta["pixel_size_um"],
+        },
+        "outputs": {k: str(v.resolve()) for k, v in outs.items()},
+    }
+
+
 def _process_volume(path, outs, arr, meta, checksum, options: BatchOptions, progress, t0) -> dict:
     """:func:`process_file` of a ``(Z, Y, X)`` file with ``--volume``: 3D Richardson–Lucy with the optics' 3D PSF."""
-    from . import __version__
     from .api.volume import deblur_volume
 
     optics, pixel_source, notes = resolve_file_optics("zernike", options.optics, meta["pixel_size_um"])
@@ -291,20 +299,10 @@ def _process_volume(path, outs, arr, meta, checksum, options: BatchOptions, prog
     outdir.mkdir(parents=True, exist_ok=True)
     atomic_write(outs["image"], lambda p: write_tiff(p, res.image, meta))
     atomic_write(outs["psf"], lambda p: write_tiff(p, res.psf, pixel_size_meta(optics["pixel_size"])))
+    head = _sidecar_head(path, outs, arr, meta, checksum, options)
+    head["input"]["z_step_um"] = meta.get("z_step_um")
     sidecar = {
-        "software": "napari-deepblur",
-        "version": __version__,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": options.command,
-        "input": {
-            "path": str(path.resolve()),
-            "sha256": checksum,
-            "shape": list(arr.shape),
-            "dtype": str(arr.dtype),
-            "pixel_size_um": meta["pixel_size_um"],
-            "z_step_um": meta.get("z_step_um"),
-        },
-        "outputs": {k: str(v.resolve()) for k, v in outs.items()},
+        **head,
         "volume": True,
         "optics": optics,
         "pixel_size_source": pixel_source,

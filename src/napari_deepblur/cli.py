@@ -637,7 +637,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="real images at their own sampling, no ground truth: out-of-band share, sharpening, flat-region texture",
     )
     bn.add_argument("--images", nargs="*", help="only these images (names as in the table)")
-    bn.add_argument("--montage-dir", default="resources/bench/native", help="folder of the montage PNGs")
+    bn.add_argument(
+        "--montage-dir",
+        default="runs/native",
+        help="folder of the montage PNGs (crops of the real images: kept out of the repository, runs/ is ignored)",
+    )
     bn.add_argument("--device", default="cpu")
     bn.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     bn.add_argument("--out", help="results JSON (a .md table is written beside it)")

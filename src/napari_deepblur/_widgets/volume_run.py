@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import Failure, ProgressBars, layer_units, set_or_add_image
+from ._common import Failure, ProgressBars, layer_units, psf_thumbnail, set_or_add_image
 
 __all__ = ["VOLUME", "layer_z_step", "start_volume"]
 
@@ -86,8 +86,6 @@ def _finish(dock, layer, res) -> None:
     set_or_add_image(dock._viewer, f"{layer.name} PSF (3D)", res.psf, scale=scale, translate=offset, units=units,
                      metadata=meta, colormap="magma", contrast_limits=(0.0, float(res.psf.max()) or 1.0))  # fmt: skip
     xz = res.psf[:, h // 2, :]  # the PSF's xz section in the dock: the axial spread a 3D PSF removes
-    from ._common import psf_thumbnail
-
     dock.psf_view.set_data(psf_thumbnail(xz / xz.sum(), None))
     dock.psf_view.visible = True
     dock.table.value = (
