@@ -1,6 +1,6 @@
 # A study (issue 35): 3D restoration of synthetic z-stacks with a sharp truth — the blurry input, 2D deep-blur plane by
 # plane with the in-focus plane of the 3D PSF (what deblur() does to a stack today, PSF given), 3D Richardson-Lucy
-# (accelerated; 10 / 20 / 40 iterations and "auto") and, until the commit after 805f872, deep-blur 3D (3D data steps,
+# (accelerated; 10 / 20 / 40 iterations and "auto") and, until the commit after f852db4, deep-blur 3D (3D data steps,
 # 2D priors plane by plane; removed: see the research record), all with the true 3D PSF. Content: blobs (nuclei-like) and filaments in a 24 x 128 x 128 volume (z 0.25 um, 0.1 um pixels, NA 1.4
 # oil, 0.52 um), on a camera (offset 100, Poisson at PHOTONS photons for the brightest voxel, read noise 2, 16-bit).
 # Prints PSNR / SSIM over the whole volume against the truth (in the same units). The truth picks no parameter.
